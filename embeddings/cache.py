@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,8 +26,10 @@ def _digest(text: str) -> bytes:
 class CachedEncoder:
     """An encoder that remembers what it has embedded."""
 
-    def __init__(self, encoder: Encoder, cache_dir: Path, progress: bool = False) -> None:
+    def __init__(self, encoder: Encoder, cache_dir: Path, progress: bool = False, cache_queries: bool = True) -> None:
         self.inner = encoder
+        self.cache_queries = cache_queries
+        self._lock = threading.Lock()
         self.model_id = encoder.model_id
         self.dim = encoder.dim
         self.progress = progress
@@ -38,12 +41,18 @@ class CachedEncoder:
         self._db.commit()
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.cache_queries:
+            return self.inner.encode_queries(texts)
         return self._cached(texts, "q", lambda batch: self.inner.encode_queries(batch))
 
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return self._cached(texts, "p", lambda batch: self.inner.encode_passages(batch, batch_size=batch_size))
 
     def _cached(self, texts: Sequence[str], kind: str, fn) -> np.ndarray:
+        with self._lock:
+            return self._cached_locked(texts, kind, fn)
+
+    def _cached_locked(self, texts: Sequence[str], kind: str, fn) -> np.ndarray:
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         keys = [kind.encode() + _digest(t) for t in texts]
@@ -51,9 +60,7 @@ class CachedEncoder:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             rows = dict(
-                self._db.execute(
-                    f"SELECT k, v FROM vec WHERE k IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall()
+                self._db.execute(f"SELECT k, v FROM vec WHERE k IN ({','.join('?' * len(chunk))})", chunk).fetchall()
             )
             for i, k in enumerate(chunk, start):
                 if k in rows:

@@ -17,8 +17,9 @@ from services.common.errors import Problem
 
 
 class ServiceClient:
-    def __init__(self, name: str, *, app: FastAPI | None = None, base_url: str | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, name: str, *, app: FastAPI | None = None, base_url: str | None = None, timeout: float = 30.0
+    ) -> None:
         if (app is None) == (base_url is None):
             raise ValueError("give exactly one of app= or base_url=")
         self.name = name
@@ -30,7 +31,12 @@ class ServiceClient:
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             resp = await self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError) as exc:
+        except (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.ReadTimeout,
+            httpx.RemoteProtocolError,
+        ) as exc:
             raise Problem(
                 503,
                 f"Dịch vụ '{self.name}' không trả lời; chức năng này tạm thời không dùng được.",
@@ -58,8 +64,11 @@ def _problem_from(resp: httpx.Response, service: str) -> Problem:
         body = {}
     detail = body.get("detail") if isinstance(body, dict) else None
     status = resp.status_code if resp.status_code < 500 else 502 if resp.status_code != 503 else 503
-    extra = {k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance"}} \
-        if isinstance(body, dict) else {}
+    extra = (
+        {k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance"}}
+        if isinstance(body, dict)
+        else {}
+    )
     extra.setdefault("service", service)
     errors = extra.pop("errors", None)
     msg = detail if isinstance(detail, str) else f"{service}: HTTP {resp.status_code}"

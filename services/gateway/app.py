@@ -1,0 +1,94 @@
+"""The gateway: the public API and the web pages, the only service users talk to.
+
+It reaches every other service through the clients in ``app.state.clients``; in the embedded
+topology those are in-process apps built by :mod:`services.suite`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager, suppress
+from importlib import import_module
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from services.common.app import make_app
+from services.common.client import ServiceClient
+from services.common.errors import Problem
+from services.common.settings import Settings
+from services.gateway import routes_search
+from services.gateway.pipeline import IngestPipeline
+
+WEB = Path(__file__).parent / "web"
+# Routers of the optional services, mounted when their module is present.
+OPTIONAL_ROUTERS = ("routes_qa", "routes_recommender", "routes_subjects")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+health = APIRouter(prefix="/api/v1", tags=["health"])
+
+
+@health.get("/health", summary="Each service's health")
+async def get_health(request: Request) -> dict:
+    services: dict[str, str] = {}
+    for name, client in request.app.state.clients.items():
+        try:
+            await client.get_json("/healthz")
+            services[name] = "ok"
+        except Problem:
+            services[name] = "unavailable"
+    status = "ok" if all(v == "ok" for v in services.values()) else "degraded"
+    return {"status": status, "services": services}
+
+
+def create_app(
+    clients: dict[str, ServiceClient], settings: Settings, *, on_close=None, index_on_start: bool = False
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = None
+        if index_on_start:
+            # Records stored by an ingest that was stopped before indexing finished.
+            task = asyncio.create_task(IngestPipeline(clients).index_pending())
+        yield
+        if task is not None and not task.done():
+            task.cancel()
+        for client in clients.values():
+            await client.aclose()
+        if on_close is not None:
+            on_close()
+
+    routers = [health, routes_search.router]
+    for name in OPTIONAL_ROUTERS:
+        with suppress(ModuleNotFoundError):
+            routers.append(import_module(f"services.gateway.{name}").router)
+    app = make_app("gateway", routers, lifespan=lifespan)
+    app.state.clients = clients
+    app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    for svc in ("qa", "recommender", "subjects"):
+        static = Path(__file__).parents[1] / svc / "static"
+        if static.is_dir():
+            app.mount(f"/static/{svc}", StaticFiles(directory=static), name=f"static-{svc}")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app

@@ -1,0 +1,120 @@
+"""Public recommendation API: the gateway's face of the recommender service.
+
+Every route forwards to :class:`services.recommender.client.RecommenderClient`, taken from
+``request.app.state.clients["recommender"]``; 4xx problems from the service pass through.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from services.common.client import ServiceClient
+from services.gateway.deps import get_client
+
+router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+Client = Annotated[ServiceClient, Depends(get_client("recommender"))]
+K = Annotated[int, Query(ge=1, le=100, description="Số gợi ý (1–100) / how many items")]
+
+
+class HistoryItem(BaseModel):
+    record_id: str = Field(min_length=1, max_length=200)
+    library_id: str = Field(min_length=1, max_length=100)
+
+
+class RecommendRequest(BaseModel):
+    history: list[HistoryItem] = Field(default_factory=list, max_length=2000)
+    k: int = Field(10, ge=1, le=100)
+    library_id: str | None = None
+    available_only: bool = False
+
+
+class RecItem(BaseModel):
+    record_id: str
+    library_id: str
+    title: str
+    score: float
+    reason: str
+
+
+class RecResponse(BaseModel):
+    items: list[RecItem]
+    model: str
+    warnings: list[str] = Field(default_factory=list)
+
+
+class LoanIn(BaseModel):
+    patron_id: str = Field(min_length=1, max_length=200)
+    record_id: str = Field(min_length=1, max_length=200)
+    library_id: str = Field(min_length=1, max_length=100)
+    date: str | None = Field(None, description="YYYY-MM-DD")
+    rating: float | None = Field(None, ge=0, le=10)
+
+
+class LoansRequest(BaseModel):
+    loans: list[LoanIn] = Field(min_length=1, max_length=10_000)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    lang = request.headers.get("accept-language")
+    return {"accept-language": lang} if lang else {}
+
+
+def _p(**kw: Any) -> dict[str, Any]:
+    return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in kw.items() if v is not None}
+
+
+@router.get("/patrons/{patron_id}/recommendations", response_model=RecResponse, summary="Gợi ý cho bạn đọc")
+async def patron_recommendations(
+    request: Request,
+    client: Client,
+    patron_id: str,
+    k: K = 10,
+    library_id: str | None = None,
+    available_only: bool = False,
+) -> Any:
+    return await client.get_json(
+        f"/v1/patrons/{patron_id}/recommendations",
+        headers=_headers(request),
+        params=_p(k=k, library_id=library_id, available_only=available_only),
+    )
+
+
+@router.post("/recommendations", response_model=RecResponse, summary="Gợi ý từ một lịch sử (phiên ẩn danh)")
+async def recommendations(request: Request, client: Client, req: Annotated[RecommendRequest, Body()]) -> Any:
+    return await client.post_json("/v1/recommendations", req.model_dump(), headers=_headers(request))
+
+
+@router.get("/records/{library_id}/{record_id}/similar", response_model=RecResponse, summary="Tài liệu tương tự")
+async def similar(request: Request, client: Client, library_id: str, record_id: str, k: K = 10) -> Any:
+    return await client.get_json(
+        f"/v1/records/{library_id}/{record_id}/similar", params={"k": k}, headers=_headers(request)
+    )
+
+
+@router.get("/libraries/{library_id}/popular", response_model=RecResponse, summary="Được mượn nhiều")
+async def popular(request: Request, client: Client, library_id: str, k: K = 10, available_only: bool = False) -> Any:
+    return await client.get_json(
+        f"/v1/libraries/{library_id}/popular", headers=_headers(request), params=_p(k=k, available_only=available_only)
+    )
+
+
+@router.get("/patrons/{patron_id}/new-arrivals", response_model=RecResponse, summary="Sách mới về cho bạn đọc")
+async def new_arrivals(
+    request: Request, client: Client, patron_id: str, k: K = 10, library_id: str | None = None
+) -> Any:
+    return await client.get_json(
+        f"/v1/patrons/{patron_id}/new-arrivals", headers=_headers(request), params=_p(k=k, library_id=library_id)
+    )
+
+
+@router.post("/loans", summary="Ghi nhận lượt mượn")
+async def add_loans(client: Client, req: Annotated[LoansRequest, Body()]) -> Any:
+    return await client.post_json("/v1/loans", req.model_dump(mode="json"))
+
+
+@router.delete("/patrons/{patron_id}/history", summary="Xoá toàn bộ lịch sử mượn của bạn đọc")
+async def forget_patron(client: Client, patron_id: str) -> Any:
+    return (await client.request("DELETE", f"/v1/patrons/{patron_id}/history")).json()

@@ -1,0 +1,111 @@
+"""`thuvien ingest` and `thuvien serve` as real processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+THUVIEN = [sys.executable, "-m", "services.cli"]
+
+
+def _rows(prefix: str, n: int, library: str = "tv-yenthe") -> str:
+    return "\n".join(
+        json.dumps({"id": f"{prefix}-{i:04d}", "library_id": library, "title": f"Tập ghi chép {prefix} số {i}",
+                    "year": 2000 + i % 25, "language": "vi", "subjects": ["Thử nghiệm"],
+                    "summary": f"Ghi chép về làng nghề thứ {i} ở Yên Thế."}, ensure_ascii=False)
+        for i in range(n)
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, suite_settings) -> dict[str, str]:
+    e = dict(os.environ)
+    e["THUVIEN_DATA_DIR"] = str(tmp_path / "data")
+    # Reuse the session's model artefacts (if built) so every process loads the same encoder.
+    e["THUVIEN_EMBEDDING_BACKEND"] = suite_settings.embedding_backend
+    e["PYTHONPATH"] = str(REPO)
+    return e
+
+
+def _run(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(THUVIEN + args, env=env, cwd=REPO, capture_output=True, text=True, timeout=600, **kw)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _search_total(url: str, q: str) -> int:
+    return httpx.get(f"{url}/api/v1/search", params={"q": q, "k": 100}, timeout=60).json()["total"]
+
+
+def test_ingest_is_idempotent_and_survives_sigkill(tmp_path: Path, env: dict[str, str]):
+    src = tmp_path / "batch.jsonl"
+    src.write_text(_rows("kill", 300), encoding="utf-8")
+    # Kill the first run part-way, then run again to completion.
+    proc = subprocess.Popen(THUVIEN + ["ingest", str(src), "--library", "tv-yenthe"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(8)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _run(["ingest", str(src), "--library", "tv-yenthe"], env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = _run(["ingest", str(src), "--library", "tv-yenthe"], env)
+    assert again.returncode == 0
+    assert "300" in again.stderr  # all skipped
+    port = _free_port()
+    server = subprocess.Popen(THUVIEN + ["serve", "--port", str(port)], env=env, cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, server)
+        assert _search_total(url, "tap ghi chep kill") == 300
+        # Ingest while the server runs: the CLI hands the file to the server; searchable without restart.
+        more = tmp_path / "more.jsonl"
+        more.write_text(_rows("live", 5), encoding="utf-8")
+        r = _run(["ingest", str(more), "--library", "tv-yenthe"], env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert _search_total(url, "tap ghi chep live") == 5
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("server did not become ready")
+
+
+def test_cli_help_everywhere(env: dict[str, str]):
+    top = _run(["--help"], env)
+    assert top.returncode == 0
+    for cmd in ("serve", "ingest"):
+        assert cmd in top.stdout
+        assert _run([cmd, "--help"], env).returncode == 0
+
+
+def test_ingest_missing_file_is_a_clear_error(env: dict[str, str]):
+    r = _run(["ingest", "/no/such/file.mrc", "--library", "x"], env)
+    assert r.returncode != 0
+    assert "file not found" in (r.stderr + r.stdout)
