@@ -37,8 +37,8 @@ serve: install ## Serve the suite on $(HOST):$(PORT)
 
 run: demo serve ## Install, build models, load the demo library and serve at http://127.0.0.1:8000
 
-test: install ## Install and run the tests
-	$(BIN)/pytest -q
+test: models ## Install, build the models (once) and run the tests
+	$(BIN)/pytest -q --durations=25
 
 lint: install ## ruff
 	$(BIN)/ruff check .

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["normalize", "normalize_syllable", "TONE_MARKS"]
+__all__ = ["normalize", "normalize_syllable", "is_syllable", "TONE_MARKS"]
 
 # Combining tone marks: grave (huyền), acute (sắc), tilde (ngã), hook above (hỏi), dot below (nặng).
 TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")
@@ -32,16 +32,43 @@ _VOWELS = frozenset("aăâeêioôơuưy")
 _MODIFIED_VOWELS = frozenset("ăâêôơư")
 _ONSETS = (
     # longest first so that the greedy match is right
-    "ngh", "ch", "gh", "gi", "kh", "ng", "nh", "ph", "qu", "th", "tr",
-    "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x", "",
+    "ngh",
+    "ch",
+    "gh",
+    "gi",
+    "kh",
+    "ng",
+    "nh",
+    "ph",
+    "qu",
+    "th",
+    "tr",
+    "b",
+    "c",
+    "d",
+    "đ",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "x",
+    "",
 )
 _CODAS = frozenset({"", "c", "ch", "m", "n", "ng", "nh", "p", "t"})
 # Vowel nuclei of Vietnamese (without tone marks, after the onset is removed).
-_NUCLEI = frozenset(
-    """a ă â e ê i o ô ơ u ư y
-    ai ao au ay âu ây eo êu ia iê iu oa oă oe oi ôi ơi oo ua uâ uê ui uô uơ uy ưa ưi ươ ưu yê
-    iêu oai oao oay oeo uây uôi uya uyê uyu ươi ươu yêu""".split()
-)
+_NUCLEI_TEXT = """
+    a ă â e ê i o ô ơ u ư y ai ao au ay âu ây eo êu ia iê iu oa oă oe oi ôi ơi oo ua uâ uê ui
+    uô uơ uy ưa ưi ươ ưu yê iêu oai oao oay oeo uây uôi uya uyê uyu ươi ươu yêu
+"""
+_NUCLEI: frozenset[str] = frozenset(_NUCLEI_TEXT.split())
+
 
 _WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|[\u0300-\u036f])*")
 _HSPACE_RE = re.compile(r"[ \t]+")
@@ -53,9 +80,21 @@ _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 # Only these blocks hold characters that need a per-character mapping (controls, spaces,
 # invisible format characters, tone-mark aliases, full/half-width forms, ligatures, math letters).
 _TABLE_RANGES = (
-    (0x0000, 0x00FF), (0x0340, 0x0341), (0x061C, 0x061C), (0x0600, 0x0605), (0x06DD, 0x06DD),
-    (0x070F, 0x070F), (0x1680, 0x1680), (0x180E, 0x180E), (0x2000, 0x206F), (0x3000, 0x3000),
-    (0xFB00, 0xFB06), (0xFEFF, 0xFEFF), (0xFF00, 0xFFEF), (0xFFF9, 0xFFFB), (0x1D400, 0x1D7FF),
+    (0x0000, 0x00FF),
+    (0x0340, 0x0341),
+    (0x061C, 0x061C),
+    (0x0600, 0x0605),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x1680, 0x1680),
+    (0x180E, 0x180E),
+    (0x2000, 0x206F),
+    (0x3000, 0x3000),
+    (0xFB00, 0xFB06),
+    (0xFEFF, 0xFEFF),
+    (0xFF00, 0xFFEF),
+    (0xFFF9, 0xFFFB),
+    (0x1D400, 0x1D7FF),
     (0xE0000, 0xE007F),
 )
 _TABLE_CODEPOINTS = [cp for lo, hi in _TABLE_RANGES for cp in range(lo, hi + 1)]
@@ -69,9 +108,7 @@ def _build_char_table() -> dict[int, str | None]:
         cat = unicodedata.category(ch)
         if ch in "\n\t":
             continue
-        if ch == "\r":
-            table[cp] = "\n"
-        elif ch in "\u2028\u2029\x85":
+        if ch == "\r" or ch in "\u2028\u2029\x85":
             table[cp] = "\n"
         elif cat == "Cc":
             # vertical tab / form feed separate like spaces; other controls are dropped
@@ -97,11 +134,32 @@ _TONE_ALIASES_CP = {ord(k) for k in _TONE_ALIASES}
 _CHAR_TABLE: dict[int, str | None] | None = None
 
 
+_SPECIAL_RE: re.Pattern[str] | None = None
+
+
 def _char_table() -> dict[int, str | None]:
     global _CHAR_TABLE
     if _CHAR_TABLE is None:
         _CHAR_TABLE = _build_char_table()
     return _CHAR_TABLE
+
+
+def _special_re() -> re.Pattern[str]:
+    """Matches any character that the translation table changes (a fast pre-check)."""
+    global _SPECIAL_RE
+    if _SPECIAL_RE is None:
+        keys = sorted(_char_table())
+        ranges: list[tuple[int, int]] = []
+        for cp in keys:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+        cls = "".join(
+            re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges
+        )
+        _SPECIAL_RE = re.compile(f"[{cls}]")
+    return _SPECIAL_RE
 
 
 def _split_tone(word: str) -> tuple[str, list[str]]:
@@ -147,6 +205,13 @@ def _tone_index(lower: str) -> int | None:
     return None
 
 
+def is_syllable(word: str) -> bool:
+    """True when ``word`` has the shape of one Vietnamese syllable (onset, vowel nucleus, final
+    consonant, at most one tone mark). Shape only: "ban" and "thuy" pass, "the" passes, "with" fails."""
+    base, tones = _split_tone(unicodedata.normalize("NFC", word))
+    return len(tones) <= 1 and _tone_index(base.lower()) is not None
+
+
 @lru_cache(maxsize=200_000)
 def normalize_syllable(word: str) -> str:
     """Re-place the tone mark of one NFC word; words that are not Vietnamese syllables are kept."""
@@ -164,16 +229,27 @@ def _fix_word(match: re.Match[str]) -> str:
     return normalize_syllable(match.group(0))
 
 
+@lru_cache(maxsize=200_000)
+def _fix_chunk(chunk: str) -> str:
+    """Normalise the words of one space-free chunk ("hoá," → "hóa,"); cached per chunk."""
+    if chunk.isascii():
+        return chunk
+    return _WORD_RE.sub(_fix_word, chunk)
+
+
 def normalize(text: str) -> str:
     """Canonical form of ``text`` for comparison, indexing and display (see module docstring)."""
     if not text:
         return ""
     text = unicodedata.normalize("NFC", text)
-    text = text.translate(_char_table())
-    text = unicodedata.normalize("NFC", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if _special_re().search(text):
+        text = unicodedata.normalize("NFC", text.translate(_char_table()))
+    if "\t" in text or "  " in text:
+        text = _HSPACE_RE.sub(" ", text)
     if not text.isascii():
-        text = _WORD_RE.sub(_fix_word, text)
-    text = _HSPACE_RE.sub(" ", text)
+        text = " ".join(map(_fix_chunk, text.split(" ")))
     if "\n" in text:
         text = _TRAILING_SPACE_RE.sub("\n", text)
         text = _LEADING_SPACE_RE.sub("\n", text)

@@ -40,7 +40,7 @@ def _core_factories(settings: Settings) -> dict[str, Callable[[], FastAPI]]:
     def nlp() -> FastAPI:
         from services.nlp.app import create_app
 
-        return create_app(restorer_path=settings.data_dir / "nlp" / "restorer.pkl.gz")
+        return create_app(restorer_path=settings.data_dir / "nlp" / "restorer.npz")
 
     def catalog() -> FastAPI:
         from catalog.store import CatalogStore

@@ -60,7 +60,7 @@ def create_app(store: CatalogStore):
 
     @router.post("/records/get-many", response_model=list[Record])
     def get_many(req: KeysRequest) -> list[Record]:
-        return store.get_many(req.keys)
+        return list(store.get_many(req.keys).values())
 
     @router.get("/records/{library_id}/{record_id}/chunks", response_model=list[Chunk])
     def chunks_of(library_id: str, record_id: str) -> list[Chunk]:
@@ -74,6 +74,15 @@ def create_app(store: CatalogStore):
     def pending(limit: int = Query(200, ge=1, le=5000)) -> list[PendingItem]:
         items = store.pending_index(limit)
         return [PendingItem(record=it.record, chunks=it.chunks, content_hash=it.content_hash) for it in items]
+
+    @router.get("/pending-deletions", response_model=list[tuple[str, str]])
+    def pending_deletions(limit: int = Query(1000, ge=1, le=10000)) -> list[tuple[str, str]]:
+        return store.pending_deletions(limit)
+
+    @router.post("/deletions-done")
+    def deletions_done(req: KeysRequest) -> dict[str, int]:
+        store.clear_deletions(req.keys)
+        return {"cleared": len(req.keys)}
 
     @router.post("/indexed")
     def indexed(req: IndexedRequest) -> dict[str, int]:

@@ -30,6 +30,16 @@ class CatalogClient(ServiceClient):
         data = await self.get_json("/v1/pending", params={"limit": limit})
         return [PendingItem.model_validate(p) for p in data]
 
+    async def pending_deletions(self, limit: int = 1000) -> list[tuple[str, str]]:
+        return [tuple(k) for k in await self.get_json("/v1/pending-deletions", params={"limit": limit})]
+
+    async def deletions_done(self, keys: list[tuple[str, str]]) -> None:
+        await self.post_json("/v1/deletions-done", {"keys": keys})
+
+    async def delete(self, library_id: str, record_id: str) -> bool:
+        resp = await self.request("DELETE", f"/v1/records/{library_id}/{record_id}")
+        return bool(resp.json()["deleted"])
+
     async def mark_indexed(self, items: list[tuple[str, str, str]]) -> None:
         await self.post_json("/v1/indexed", {"items": items})
 

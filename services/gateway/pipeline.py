@@ -28,7 +28,8 @@ class IngestPipeline:
         self.window = window
 
     async def index_pending(self, progress: ProgressFn | None = None) -> int:
-        """Index every stored record whose current version is not in the index yet."""
+        """Index every stored record whose current version is not in the index yet, and drop deleted ones."""
+        await self._apply_deletions()
         done = 0
         while True:
             window = await self.catalog.pending(self.window)
@@ -46,3 +47,9 @@ class IngestPipeline:
             await self.search.save()
             await self.nlp.save()
             await self.catalog.mark_indexed([(it.record.library_id, it.record.id, it.content_hash) for it in window])
+
+    async def _apply_deletions(self) -> None:
+        while keys := await self.catalog.pending_deletions(1000):
+            await self.search.delete([f"{lib}/{rid}" for lib, rid in keys])
+            await self.search.save()
+            await self.catalog.deletions_done(keys)

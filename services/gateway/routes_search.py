@@ -147,6 +147,20 @@ async def get_record(library_id: str, record_id: str, catalog=Depends(get_client
     return await catalog.get(library_id, record_id)
 
 
+@router.delete("/records/{library_id}/{record_id}", tags=["records"], summary="Delete a record and its passages")
+async def delete_record(
+    request: Request, library_id: str, record_id: str, catalog=Depends(get_client("catalog"))
+) -> dict[str, bool]:
+    if not await catalog.delete(library_id, record_id):
+        raise Problem(
+            404,
+            f"Không có biểu ghi '{record_id}' trong thư viện '{library_id}'.",
+            f"No record '{record_id}' in library '{library_id}'.",
+        )
+    await IngestPipeline(request.app.state.clients).index_pending()
+    return {"deleted": True}
+
+
 async def _import(
     request: Request,
     catalog,

@@ -20,9 +20,18 @@ THUVIEN = [sys.executable, "-m", "services.cli"]
 
 def _rows(prefix: str, n: int, library: str = "tv-yenthe") -> str:
     return "\n".join(
-        json.dumps({"id": f"{prefix}-{i:04d}", "library_id": library, "title": f"Tập ghi chép {prefix} số {i}",
-                    "year": 2000 + i % 25, "language": "vi", "subjects": ["Thử nghiệm"],
-                    "summary": f"Ghi chép về làng nghề thứ {i} ở Yên Thế."}, ensure_ascii=False)
+        json.dumps(
+            {
+                "id": f"{prefix}-{i:04d}",
+                "library_id": library,
+                "title": f"Tập ghi chép {prefix} số {i}",
+                "year": 2000 + i % 25,
+                "language": "vi",
+                "subjects": ["Thử nghiệm"],
+                "summary": f"Ghi chép về làng nghề thứ {i} ở Yên Thế.",
+            },
+            ensure_ascii=False,
+        )
         for i in range(n)
     )
 
@@ -33,6 +42,7 @@ def env(tmp_path: Path, suite_settings) -> dict[str, str]:
     e["THUVIEN_DATA_DIR"] = str(tmp_path / "data")
     # Reuse the session's model artefacts (if built) so every process loads the same encoder.
     e["THUVIEN_EMBEDDING_BACKEND"] = suite_settings.embedding_backend
+    e["THUVIEN_MODELS_DIR"] = str(suite_settings.models_dir)
     e["PYTHONPATH"] = str(REPO)
     return e
 
@@ -55,8 +65,13 @@ def test_ingest_is_idempotent_and_survives_sigkill(tmp_path: Path, env: dict[str
     src = tmp_path / "batch.jsonl"
     src.write_text(_rows("kill", 300), encoding="utf-8")
     # Kill the first run part-way, then run again to completion.
-    proc = subprocess.Popen(THUVIEN + ["ingest", str(src), "--library", "tv-yenthe"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        THUVIEN + ["ingest", str(src), "--library", "tv-yenthe"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(8)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -66,8 +81,9 @@ def test_ingest_is_idempotent_and_survives_sigkill(tmp_path: Path, env: dict[str
     assert again.returncode == 0
     assert "300" in again.stderr  # all skipped
     port = _free_port()
-    server = subprocess.Popen(THUVIEN + ["serve", "--port", str(port)], env=env, cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        THUVIEN + ["serve", "--port", str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, server)
