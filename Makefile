@@ -35,7 +35,8 @@ demo: models ## Load the demo library into the data dir
 serve: install ## Serve the suite on $(HOST):$(PORT)
 	$(BIN)/thuvien serve --host $(HOST) --port $(PORT)
 
-run: demo serve ## Install, build models, load the demo library and serve at http://127.0.0.1:8000
+run: demo ## Install, build models, load the demo library and serve at http://127.0.0.1:8000
+	THUVIEN_DEMO_PATRON=P0001 $(BIN)/thuvien serve --host $(HOST) --port $(PORT)
 
 test: models ## Install, build the models (once) and run the tests
 	$(BIN)/pytest -q --durations=25

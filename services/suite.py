@@ -88,17 +88,46 @@ _CLIENT_TYPES: dict[str, type[ServiceClient]] = {
 }
 
 
+def _qa_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:
+    from services.qa.app import create_app
+
+    embedding = clients["embedding"]
+
+    async def embed_query(text: str):
+        return (await embedding.embed([text], "query"))[0]
+
+    return create_app(
+        search_client=clients["search"],
+        embed_query=embed_query,
+        llm_url=settings.llm_url,
+        llm_model=settings.llm_model,
+        llm_timeout_s=settings.llm_timeout_s,
+        language=settings.language,
+    )
+
+
+def _client_types() -> dict[str, type[ServiceClient]]:
+    from services.qa.client import QaClient
+
+    return {**_CLIENT_TYPES, "qa": QaClient}
+
+
+# Services built on the core ones: (name, app builder given the clients built so far).
+_DEPENDENT = {"qa": _qa_app}
+
+
 def build_suite(settings: Settings) -> Suite:
     suite = Suite(settings)
     factories = _core_factories(settings)
-    for name, client_type in _CLIENT_TYPES.items():
+    types = _client_types()
+    for name, client_type in types.items():
         url = getattr(settings, f"{name}_url")
         if url:
             suite.clients[name] = client_type(name, base_url=url, timeout=settings.service_timeout_s)
-        else:
-            app = factories[name]()
-            suite.apps[name] = app
-            suite.clients[name] = client_type(name, app=app, timeout=settings.service_timeout_s)
+            continue
+        app = factories[name]() if name in factories else _DEPENDENT[name](settings, suite.clients)
+        suite.apps[name] = app
+        suite.clients[name] = client_type(name, app=app, timeout=settings.service_timeout_s)
     return suite
 
 

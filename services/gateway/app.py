@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager, suppress
+from html import escape
 from importlib import import_module
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.common.app import make_app
@@ -26,11 +27,13 @@ WEB = Path(__file__).parent / "web"
 # Routers of the optional services, mounted when their module is present.
 OPTIONAL_ROUTERS = ("routes_qa", "routes_recommender", "routes_subjects")
 
+FRAGMENT_SERVICES = ("qa", "recommender", "subjects")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
+INDEX_STATS = ("model_id", "documents", "records", "dense_vectors", "dense_kind")
 health = APIRouter(prefix="/api/v1", tags=["health"])
 
 
@@ -45,6 +48,37 @@ async def get_health(request: Request) -> dict:
             services[name] = "unavailable"
     status = "ok" if all(v == "ok" for v in services.values()) else "degraded"
     return {"status": status, "services": services}
+
+
+@health.get("/stats", summary="How much the catalogue and the index hold")
+async def get_stats(request: Request) -> dict:
+    clients = request.app.state.clients
+    catalog = await clients["catalog"].stats()
+    search = await clients["search"].stats()
+    return {
+        "catalog": catalog,
+        "index": {
+            k: search[k] for k in ("model_id", "documents", "records", "dense_vectors", "dense_kind") if k in search
+        },
+    }
+
+
+def compose_page(settings: Settings) -> str:
+    """The search page with each service's fragment (static HTML, its CSS and deferred JS files)."""
+    html = (WEB / "index.html").read_text(encoding="utf-8")
+    head, body = [], []
+    for svc in FRAGMENT_SERVICES:
+        static = Path(__file__).parents[1] / svc / "static"
+        if not static.is_dir():
+            continue
+        head += [f'<link rel="stylesheet" href="/static/{svc}/{f.name}">' for f in sorted(static.glob("*.css"))]
+        head += [f'<script src="/static/{svc}/{f.name}" defer></script>' for f in sorted(static.glob("*.js"))]
+        body += [f.read_text(encoding="utf-8") for f in sorted(static.glob("*.html"))]
+    html = html.replace("</head>", "\n".join(head) + "\n</head>")
+    html = html.replace('<section id="extras"></section>', '<section id="extras">\n' + "\n".join(body) + "\n</section>")
+    if settings.demo_patron:
+        html = html.replace('data-patron=""', f'data-patron="{escape(settings.demo_patron)}"')
+    return html
 
 
 def create_app(
@@ -71,15 +105,18 @@ def create_app(
     app = make_app("gateway", routers, lifespan=lifespan)
     app.state.clients = clients
     app.state.settings = settings
-    app.mount("/static", StaticFiles(directory=WEB), name="static")
-    for svc in ("qa", "recommender", "subjects"):
+    # The services' page fragments first: /static would otherwise swallow /static/<service>/….
+    for svc in FRAGMENT_SERVICES:
         static = Path(__file__).parents[1] / svc / "static"
         if static.is_dir():
             app.mount(f"/static/{svc}", StaticFiles(directory=static), name=f"static-{svc}")
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    page = compose_page(settings)
 
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next) -> Response:

@@ -22,8 +22,9 @@ def suite_settings(tmp_path_factory) -> Settings:
     """A fresh data dir; the model artefacts that `make test` built (var/models) when they exist."""
     data_dir = tmp_path_factory.mktemp("thuvien-data")
     models = REPO / "var" / "models"
-    return Settings(data_dir=data_dir, embedding_backend="auto",
-                    models_path=models if (models / "current.json").exists() else None)
+    return Settings(
+        data_dir=data_dir, embedding_backend="auto", models_path=models if (models / "current.json").exists() else None
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""The QA service: app factory (``services.qa.app.create_app``) and client (``services.qa.client.QaClient``)."""
