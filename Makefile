@@ -28,9 +28,10 @@ models: install ## Build the model artefacts (once; rebuilt only when the source
 
 demo: models ## Load the demo library into the data dir
 	$(BIN)/thuvien ingest demo/records.jsonl demo/documents.jsonl --library tv-bacgiang
+	cp demo/libraries.json $(THUVIEN_DATA_DIR)/libraries.json
 	$(BIN)/thuvien ingest-loans demo/loans.synthetic.csv
 	$(BIN)/thuvien recommender train
-	$(BIN)/thuvien subjects train
+	$(BIN)/thuvien subjects train-catalog
 
 serve: install ## Serve the suite on $(HOST):$(PORT)
 	$(BIN)/thuvien serve --host $(HOST) --port $(PORT)

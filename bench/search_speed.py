@@ -208,7 +208,7 @@ from search import SearchIndex
 s = Settings(data_dir=Path({str(data_dir)!r}))
 enc = get_encoder(s.embedding_backend, s.models_dir)
 idx = SearchIndex.open(s.index_dir, enc.model_id, enc.dim)
-p = s.data_dir / "nlp" / "restorer.pkl.gz"
+p = s.data_dir / "nlp" / "restorer.npz"
 rest = DiacriticRestorer.load(p) if p.exists() else None
 qs = json.loads(sys.stdin.read())
 out = []

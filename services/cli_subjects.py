@@ -196,3 +196,68 @@ def evaluate_cmd(
         return
     for k, v in res.items():
         typer.echo(f"{k + ':':32s}{v:.4f}" if isinstance(v, float) else f"{k + ':':32s}{v}")
+
+
+@app.command("train-catalog")
+def train_catalog(
+    heading_project: str = typer.Option("chu-de", help="Project (and vocabulary) of the catalogue's own headings."),
+    ddc_project: str = typer.Option("ddc", help="Project (and vocabulary) of DDC classes."),
+    ddc_depth: int = typer.Option(3, help="DDC depth to suggest (1, 2 or 3 digits)."),
+    embeddings: bool = typer.Option(True, "--embeddings/--no-embeddings", help="Use e5 kNN and label matching."),
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Build both vocabularies from the catalogue's own records and train the two projects on them.
+
+    Headings come from the records' subjects (subdivisions joined by " -- "), DDC from their class
+    number; the text is title, summary and notes. This is what `make run` does for the demo library.
+    """
+    from catalog.store import CatalogStore
+    from services.common.settings import get_settings
+    from subjects.marc import ddc_at_depth
+    from subjects.project import ProjectConfig, UnknownProjectError
+    from subjects.types import Document
+    from subjects.vocab import ddc_notation, ddc_uri, ddc_vocabulary, from_headings, heading_uri
+
+    settings = get_settings() if data_dir is None else get_settings().model_copy(update={"data_dir": data_dir})
+    records = [r for batch in CatalogStore(settings.db_url).iter_records() for r in batch]
+    base = "http://thuvien.local/chu-de/"
+    texts = {r.key: "\n".join(filter(None, [r.title, r.summary, *r.notes])) for r in records}
+    headings = Counter(h for r in records for h in r.subjects)
+    classes = Counter(ddc_at_depth(r.ddc, ddc_depth) for r in records if r.ddc and r.ddc[:1].isdigit())
+    plans = [
+        (
+            heading_project,
+            from_headings(heading_project, headings, base, "vi"),
+            [
+                Document(texts[r.key], [heading_uri(base, h) for h in r.subjects], id=r.key)
+                for r in records
+                if r.subjects
+            ],
+        ),
+        (
+            ddc_project,
+            ddc_vocabulary(ddc_project, classes),
+            [
+                Document(texts[r.key], [ddc_uri(ddc_notation(ddc_at_depth(r.ddc, ddc_depth)))], id=r.key)
+                for r in records
+                if r.ddc and r.ddc[:1].isdigit()
+            ],
+        ),
+    ]
+    store = _store(data_dir)
+    params = (
+        {}
+        if embeddings
+        else {"members": [{"backend": "linear"}, {"backend": "knn", "params": {"representation": "tfidf"}}]}
+    )
+    for project_id, vocab, docs in plans:
+        if not docs:
+            typer.echo(f"{project_id}: no catalogued records to learn from", err=True)
+            raise typer.Exit(2)
+        store.put_vocab(vocab)
+        try:
+            store.get(project_id)
+        except UnknownProjectError:
+            store.create(ProjectConfig(project_id, vocab.id, language="vi", backend="ensemble", params=params))
+        store.train(project_id, docs)
+        typer.echo(f"{project_id}: {len(vocab)} concepts, trained on {len(docs)} records")

@@ -106,14 +106,33 @@ def _qa_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:
     )
 
 
+def _recommender_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:
+    from services.recommender.app import create_app_from_settings
+
+    return create_app_from_settings(settings)
+
+
+def _subjects_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:
+    from services.subjects.app import create_app
+
+    return create_app(
+        settings.data_dir,
+        models_dir=settings.models_dir,
+        cache_dir=settings.cache_dir,
+        embedding_backend=settings.embedding_backend,
+    )
+
+
 def _client_types() -> dict[str, type[ServiceClient]]:
     from services.qa.client import QaClient
+    from services.recommender.client import RecommenderClient
+    from services.subjects.client import SubjectsClient
 
-    return {**_CLIENT_TYPES, "qa": QaClient}
+    return {**_CLIENT_TYPES, "qa": QaClient, "recommender": RecommenderClient, "subjects": SubjectsClient}
 
 
 # Services built on the core ones: (name, app builder given the clients built so far).
-_DEPENDENT = {"qa": _qa_app}
+_DEPENDENT = {"qa": _qa_app, "recommender": _recommender_app, "subjects": _subjects_app}
 
 
 def build_suite(settings: Settings) -> Suite:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     qa_url: str | None = None
     subjects_url: str | None = None
     recommender_url: str | None = None
+    loan_retention_months: int = Field(0, ge=0, description="Drop loans older than this many months (0: keep).")
     demo_patron: str | None = Field(None, description="Patron whose recommendations the demo page shows.")
     redis_url: str | None = Field(None, description="Redis for shared rate limits and caches (optional).")
 

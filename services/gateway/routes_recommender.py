@@ -9,52 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel, Field
 
 from services.common.client import ServiceClient
 from services.gateway.deps import get_client
+from services.recommender.schemas import LoansRequest, RecommendRequest, RecResponse
 
 router = APIRouter(prefix="/api/v1", tags=["recommendations"])
 Client = Annotated[ServiceClient, Depends(get_client("recommender"))]
 K = Annotated[int, Query(ge=1, le=100, description="Số gợi ý (1–100) / how many items")]
-
-
-class HistoryItem(BaseModel):
-    record_id: str = Field(min_length=1, max_length=200)
-    library_id: str = Field(min_length=1, max_length=100)
-
-
-class RecommendRequest(BaseModel):
-    history: list[HistoryItem] = Field(default_factory=list, max_length=2000)
-    k: int = Field(10, ge=1, le=100)
-    library_id: str | None = None
-    available_only: bool = False
-
-
-class RecItem(BaseModel):
-    record_id: str
-    library_id: str
-    title: str
-    score: float
-    reason: str
-
-
-class RecResponse(BaseModel):
-    items: list[RecItem]
-    model: str
-    warnings: list[str] = Field(default_factory=list)
-
-
-class LoanIn(BaseModel):
-    patron_id: str = Field(min_length=1, max_length=200)
-    record_id: str = Field(min_length=1, max_length=200)
-    library_id: str = Field(min_length=1, max_length=100)
-    date: str | None = Field(None, description="YYYY-MM-DD")
-    rating: float | None = Field(None, ge=0, le=10)
-
-
-class LoansRequest(BaseModel):
-    loans: list[LoanIn] = Field(min_length=1, max_length=10_000)
 
 
 def _headers(request: Request) -> dict[str, str]:

@@ -11,45 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, Field
 
 from recommender.engine import Availability, Engine
-from recommender.loans_store import Loan, LoansStore
+from recommender.loans_store import LoansStore
 from services.common.app import make_app
 from services.common.errors import Problem, wants_english
 from services.recommender.holder import ModelHolder
+from services.recommender.schemas import LoansRequest, RecommendRequest, RecResponse
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1–100)")]
-
-
-class HistoryItem(BaseModel):
-    record_id: str = Field(min_length=1, max_length=200)
-    library_id: str = Field(min_length=1, max_length=100)
-
-
-class RecommendRequest(BaseModel):
-    history: list[HistoryItem] = Field(default_factory=list, max_length=2000)
-    k: int = Field(10, ge=1, le=100)
-    library_id: str | None = None
-    available_only: bool = False
-
-
-class RecItem(BaseModel):
-    record_id: str
-    library_id: str
-    title: str
-    score: float
-    reason: str
-
-
-class RecResponse(BaseModel):
-    items: list[RecItem]
-    model: str
-    warnings: list[str] = Field(default_factory=list)
-
-
-class LoansRequest(BaseModel):
-    loans: list[Loan] = Field(min_length=1, max_length=10_000)
 
 
 def _lang(request: Request) -> str:
@@ -153,3 +123,22 @@ def create_app(
     app.state.holder = holder
     app.state.loans = store
     return app
+
+
+def create_app_from_settings(settings):
+    """The service as the suite builds it: data dir and database from settings; live availability
+    of copies read from the catalogue store in the same database."""
+    from catalog.store import CatalogStore
+
+    catalog = CatalogStore(settings.db_url)
+
+    def availability(keys: list[str]) -> dict[str, int]:
+        pairs = [tuple(k.split("/", 1)) for k in keys]
+        found = catalog.get_many(pairs)
+        return {f"{lib}/{rid}": int(r.available) for (lib, rid), r in found.items()}
+
+    return create_app(
+        data_dir=settings.data_dir,
+        database_url=settings.db_url,
+        availability=availability,
+    )

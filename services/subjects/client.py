@@ -8,9 +8,6 @@ from services.common.client import ServiceClient
 
 
 class SubjectsClient(ServiceClient):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__("subjects", **kwargs)
-
     async def suggest(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self.post_json("/v1/subjects/suggest", payload)
 

@@ -1,0 +1,125 @@
+"""Train a versioned hybrid from the loans store (and the catalogue's records), and save it.
+
+Steps: retention -> interactions over (borrowed items ∪ catalogue records) -> content vectors
+(TF-IDF of title/authors/subjects, stacked with record embeddings when an encoder is given) ->
+validation split carved from the loans -> fusion weights tuned there -> components refitted on all
+loans -> ``<root>/<version>/`` written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recommender.als import ALS
+from recommender.base import Model
+from recommender.catalogue import ItemCatalogue
+from recommender.content import Content
+from recommender.ease import EASE
+from recommender.features import stack, tfidf, tokens
+from recommender.hybrid import DEFAULT_BUCKETS, Hybrid
+from recommender.interactions import Interactions
+from recommender.itemknn import ItemKNN
+from recommender.loans_store import LoansStore
+from recommender.persist import prune_versions, save_version
+from recommender.popularity import Popularity
+from recommender.tuning import candidate_features, tune_buckets, validation_split
+
+log = logging.getLogger("thuvien.recommender")
+
+
+def record_text(r) -> str:
+    parts = [r.title, ", ".join(r.authors or []), "; ".join(r.subjects or [])]
+    return " — ".join(p for p in parts if p)
+
+
+def components(
+    feats, *, ease_items: int, als_factors: int, als_reg: float, ease_lam: float, n_users: int
+) -> dict[str, Model]:
+    comps: dict[str, Model] = {
+        "popularity": Popularity(half_life_days=365.0),
+        "itemknn": ItemKNN(),
+        "ease": EASE(lam=ease_lam, max_items=ease_items),
+        "content": Content(feats),
+    }
+    if n_users >= 20:
+        comps["als"] = ALS(factors=als_factors, regularization=als_reg, iterations=15)
+    return comps
+
+
+def train(
+    store: LoansStore,
+    root: Path,
+    *,
+    records: Iterable[Any] = (),
+    encoder: Any | None = None,
+    retention_months: int | None = None,
+    today: date | None = None,
+    ease_items: int = 10_000,
+    ease_lam: float = 200.0,
+    als_factors: int = 64,
+    als_reg: float = 0.1,
+    keep_versions: int = 3,
+    progress: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """Train and save a model version; returns (version, manifest meta)."""
+    t0 = time.perf_counter()
+    today = today or date.today()
+    dropped = store.apply_retention(retention_months, today) if retention_months else 0
+    records = list(records)
+    loans = list(store.iter_loans())
+    keys = sorted({f"{r.library_id}/{r.id}" for r in records} | {f"{x.library_id}/{x.record_id}" for x in loans})
+    if not keys:
+        raise ValueError("không có khoản mượn hay biểu ghi nào để huấn luyện (no loans and no records)")
+    inter = Interactions.from_events(
+        ((x.patron_id, f"{x.library_id}/{x.record_id}", x.rating, x.date) for x in loans), item_ids=keys, today=today
+    )
+    by_key = {f"{r.library_id}/{r.id}": r for r in records}
+    docs = []
+    for k in keys:
+        r = by_key.get(k)
+        docs.append(tokens(r.title, r.authors, r.subjects) if r else [f"id:{k}"])
+    feats = tfidf(docs)
+    if encoder is not None and by_key:
+        texts = [record_text(by_key[k]) if k in by_key else k.split("/", 1)[1] for k in keys]
+        dense = np.asarray(encoder.encode_passages(texts), dtype=np.float32)
+        feats = stack(feats, dense, dense_weight=1.0)
+    n_users = inter.n_users
+    make = dict(ease_items=ease_items, als_factors=als_factors, als_reg=als_reg, ease_lam=ease_lam, n_users=n_users)
+
+    # fusion weights from a validation split carved from the loans
+    vtrain, vusers, vheld = validation_split(inter, max_users=4000)
+    names = list(components(feats, **make))
+    tuned = len(vusers) >= 10
+    if tuned:
+        vcomp = {n: m.fit(vtrain) for n, m in components(feats, **make).items()}
+        F, L, n_rel = candidate_features(vcomp, vtrain.binary()[vusers], vheld, per_model=50, progress=progress)
+        weights, scores = tune_buckets(
+            F, L, n_rel, np.diff(vtrain.binary()[vusers].indptr), names, DEFAULT_BUCKETS, min_users=10
+        )
+    else:  # too few patrons to learn from: every component counts the same, and the manifest says so
+        weights, scores = [dict.fromkeys(names, 1.0) for _ in DEFAULT_BUCKETS], []
+    comps = {n: m.fit(inter) for n, m in components(feats, **make).items()}
+    model = Hybrid(comps, weights, DEFAULT_BUCKETS, prefitted=True).fit(inter)
+    cat = ItemCatalogue.from_records(records, keys, counts=inter.item_counts())
+    meta = {
+        "patrons": n_users,
+        "items": len(keys),
+        "loans": int(inter.matrix.nnz),
+        "retention_dropped": dropped,
+        "weights_tuned": tuned,
+        "validation_users": int(len(vusers)),
+        "validation_ndcg": scores,
+        "encoder": getattr(encoder, "model_id", None),
+        "fit_seconds": round(time.perf_counter() - t0, 2),
+    }
+    version = save_version(model, cat, root, meta=meta)
+    prune_versions(root, keep_versions)
+    log.info("recommender model %s trained: %s", version, meta)
+    return version, meta
