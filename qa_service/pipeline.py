@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qa_service.catalogue import CatalogueFact, catalogue_fact
 from qa_service.cite import build_citations, check_citations
 from qa_service.guard import looks_like_instruction
 from qa_service.questions import has_language_content, question_type, rewrite_follow_up
 from qa_service.refuse import Answerability, closest_records
 from qa_service.rerank import Candidate, SentenceRanker
 from qa_service.span import extract_short_answer
-from qa_service.types import REFUSAL_EN, REFUSAL_VI, AskResult, Mode, Passage, QuestionType, Turn
+from qa_service.types import REFUSAL_EN, REFUSAL_VI, AskResult, Citation, Mode, Passage, QuestionType, Turn
 
 YESNO_MIN_COVERAGE = 0.8
 
@@ -35,6 +36,7 @@ class Evidence:
     probability: float = 0.0
     refused: bool = True
     no_language: bool = False
+    fact: CatalogueFact | None = None
 
 
 class QaPipeline:
@@ -61,10 +63,15 @@ class QaPipeline:
         return standalone, question_type(question)
 
     def _weigh(self, ev: Evidence) -> Evidence:
-        cands = self.ranker.rank(ev.standalone, ev.qtype, ev.passages)
+        # Text passages come first; catalogue entries (kind "record") after them are not quoted as sentences.
+        text = [p for p in ev.passages if p.kind == "chunk"]
+        cands = self.ranker.rank(ev.standalone, ev.qtype, text)
         ev.candidates = [c for c in cands if not looks_like_instruction(c.text)]
-        ev.probability = self.answerability.probability(ev.candidates, ev.passages)
+        ev.probability = self.answerability.probability(ev.candidates, text)
         ev.refused = not ev.candidates or self.answerability.refuse(ev.probability)
+        ev.fact = catalogue_fact(ev.standalone, ev.passages, self.language)
+        if ev.fact is not None:
+            ev.refused = False
         return ev
 
     def evidence(self, question: str, history: Sequence[Turn] = (), library_id: str | None = None) -> Evidence:
@@ -98,6 +105,8 @@ class QaPipeline:
     def extractive(self, ev: Evidence, k: int = 5) -> AskResult:
         if ev.refused:
             return self.refusal(ev, k)
+        if ev.fact is not None:
+            return self.from_catalogue(ev, k)
         top = ev.candidates[0]
         answer = top.text
         short = extract_short_answer(top.text, ev.standalone, ev.qtype)
@@ -116,6 +125,29 @@ class QaPipeline:
             confidence=round(ev.probability, 4),
             citations=citations,
             passages=shown,
+            question_type=ev.qtype,
+            standalone_query=ev.standalone,
+        )
+
+    def from_catalogue(self, ev: Evidence, k: int = 5) -> AskResult:
+        """An answer read from the named record's catalogue entry, cited to it."""
+        p = ev.fact.passage
+        quote = p.title if p.title.casefold() in p.text.casefold() else ""
+        citation = Citation(
+            record_id=p.record_id,
+            library_id=p.library_id,
+            chunk_id=p.chunk_id,
+            title=p.title,
+            quote=quote,
+            location=p.location,
+        )
+        return AskResult(
+            answer=ev.fact.answer,
+            short_answer=ev.fact.short,
+            refused=False,
+            confidence=1.0,
+            citations=check_citations([citation], ev.passages),
+            passages=ev.passages[:k],
             question_type=ev.qtype,
             standalone_query=ev.standalone,
         )

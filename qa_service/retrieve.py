@@ -131,9 +131,36 @@ def _passages_from_search_json(result: Any) -> list[Passage]:
                     text=pg("text", "") or "",
                     score=float(pg("score", 0.0) or get("score", 0.0) or 0.0),
                     location=pg("location"),
+                    authors=list(get("authors", []) or []),
+                    year=get("year"),
                 )
             )
     out.sort(key=lambda p: -p.score)
+    return out + _record_passages(hits)
+
+
+def _record_passages(hits: Any) -> list[Passage]:
+    """One catalogue-entry passage per hit (title, authors, year), after the text passages."""
+    out = []
+    for hit in hits:
+        get = hit.get if isinstance(hit, dict) else (lambda key, default=None, h=hit: getattr(h, key, default))
+        record_id = get("record_id") or str(get("record_key", "")).split("/", 1)[-1]
+        library_id = get("library_id") or str(get("record_key", "")).split("/", 1)[0]
+        title, authors, year = get("title", "") or "", list(get("authors", []) or []), get("year")
+        text = "\n".join(x for x in (title, ", ".join(authors), str(year) if year else "") if x)
+        out.append(
+            Passage(
+                chunk_id=f"{library_id}/{record_id}",
+                record_id=record_id,
+                library_id=library_id,
+                title=title,
+                text=text,
+                score=float(get("score", 0.0) or 0.0),
+                authors=authors,
+                year=year,
+                kind="record",
+            )
+        )
     return out
 
 

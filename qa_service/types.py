@@ -23,6 +23,11 @@ class Passage(BaseModel):
     text: str
     score: float = 0.0
     location: str | None = None
+    authors: list[str] = Field(default_factory=list, description="the record's authors (catalogue metadata)")
+    year: int | None = None
+    kind: Literal["chunk", "record"] = Field(
+        "chunk", description="'record': the record's catalogue entry (title, authors, year), not text to quote"
+    )
 
 
 class Citation(BaseModel):
