@@ -112,10 +112,30 @@ class LoansStore:
             }
             for x in items
         ]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(loans.insert(), rows)
-        return len(rows)
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            # The same loan event (patron, record, library, date) is stored once: importing a file again adds nothing.
+            patrons = sorted({r["patron_id"] for r in rows})
+            seen = set()
+            for start in range(0, len(patrons), 500):
+                seen.update(
+                    tuple(r)
+                    for r in conn.execute(
+                        select(loans.c.patron_id, loans.c.record_id, loans.c.library_id, loans.c.loan_date).where(
+                            loans.c.patron_id.in_(patrons[start : start + 500])
+                        )
+                    )
+                )
+            fresh = []
+            for r in rows:
+                key = (r["patron_id"], r["record_id"], r["library_id"], r["loan_date"])
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(r)
+            if fresh:
+                conn.execute(loans.insert(), fresh)
+        return len(fresh)
 
     def import_csv(
         self,
@@ -165,10 +185,15 @@ class LoansStore:
                     continue
                 buf.append(loan)
                 if len(buf) >= batch:
-                    summary.imported += self.add(buf)
+                    self._add_counted(buf, summary)
                     buf = []
-        summary.imported += self.add(buf)
+        self._add_counted(buf, summary)
         return summary
+
+    def _add_counted(self, buf: list[Loan], summary: ImportSummary) -> None:
+        added = self.add(buf)
+        summary.imported += added
+        summary.skipped += len(buf) - added  # already stored
 
     @staticmethod
     def _row_to_loan(row: Mapping[str, str | None], mapping: Mapping[str, str], library_id: str | None) -> Loan:
