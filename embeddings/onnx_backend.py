@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from embeddings.e5_tokens import E5Tokenizer, embed_windows, windows
+from embeddings.e5_tokens import E5Tokenizer
+from embeddings.windowed import WindowedE5Encoder
 
 
 def default_threads() -> int:
@@ -20,7 +20,7 @@ def default_threads() -> int:
     return max(1, min(n, 4))
 
 
-class OnnxEncoder:
+class OnnxEncoder(WindowedE5Encoder):
     """E5 embeddings from an exported ONNX graph (input_ids, attention_mask -> mean_pooled).
 
     Batches are cut from the length-sorted windows of a call, so padding stays small; long texts
@@ -59,17 +59,3 @@ class OnnxEncoder:
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run([self._output], {"input_ids": ids, "attention_mask": mask})[0]
-
-    def _encode(self, texts: Sequence[str], kind: str, batch_size: int) -> np.ndarray:
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        tok = self.tokenizer
-        wins = windows(tok.content_ids(texts, kind), tok.bos, tok.eos, self.max_len)
-        return embed_windows(wins, len(texts), self.dim, self._forward, batch_size=batch_size, pad_id=tok.pad)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query", 32)
-
-    def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return self._encode(texts, "passage", batch_size)

@@ -8,16 +8,16 @@ vectors agree with the other backends for any text length.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from embeddings.e5_tokens import E5Tokenizer, embed_windows, windows
+from embeddings.e5_tokens import E5Tokenizer
 from embeddings.onnx_backend import default_threads
+from embeddings.windowed import WindowedE5Encoder
 
 
-class TorchEncoder:
+class TorchEncoder(WindowedE5Encoder):
     def __init__(self, st_dir: Path, model_id: str, *, threads: int | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -41,17 +41,3 @@ class TorchEncoder:
             h = self.bert(input_ids=i, attention_mask=m).last_hidden_state
             mf = m.unsqueeze(-1).to(h.dtype)
             return ((h * mf).sum(1) / mf.sum(1).clamp(min=1.0)).numpy()
-
-    def _encode(self, texts: Sequence[str], kind: str, batch_size: int) -> np.ndarray:
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        tok = self.tokenizer
-        wins = windows(tok.content_ids(texts, kind), tok.bos, tok.eos, self.max_len)
-        return embed_windows(wins, len(texts), self.dim, self._forward, batch_size=batch_size, pad_id=tok.pad)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query", 32)
-
-    def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return self._encode(texts, "passage", batch_size)
