@@ -9,6 +9,8 @@
     return e;
   };
   const state = { filters: {} };
+  const libraryNames = {}; // id -> display name, from /api/v1/libraries
+  const libName = (id) => libraryNames[id] || id;
 
   // "a <mark>b</mark> c" -> text nodes and <mark> elements; any other markup stays text.
   function marked(container, s) {
@@ -30,7 +32,7 @@
     const ul = el("ul");
     for (const { value, count: n } of (counts || []).slice(0, 10)) {
       const li = el("li");
-      const a = el("a", null, `${value} (${n})`);
+      const a = el("a", null, `${name === "library_id" ? libName(value) : value} (${n})`);
       a.href = "#";
       a.addEventListener("click", (ev) => {
         ev.preventDefault();
@@ -63,7 +65,7 @@
     for (const h of data.hits) {
       const card = el("article", "hit");
       card.appendChild(el("h2", null, h.title));
-      const meta = [h.authors.join(", "), h.year, h.library_id].filter(Boolean).join(" · ");
+      const meta = [h.authors.join(", "), h.year, libName(h.library_id)].filter(Boolean).join(" · ");
       card.appendChild(el("div", "meta", meta));
       card.appendChild(marked(el("p", "snippet"), h.snippet));
       for (const p of h.passages.slice(0, 2)) {
@@ -115,6 +117,7 @@
     try {
       const r = await fetch("/api/v1/libraries");
       if (r.ok) for (const lib of await r.json()) {
+        libraryNames[lib.id] = lib.name || lib.id;
         const o = el("option", null, lib.name || lib.id);
         o.value = lib.id;
         $("library").appendChild(o);
