@@ -72,6 +72,25 @@ def _sum_by_key(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndar
     return keys[starts], np.add.reduceat(vals, starts, axis=0)
 
 
+UNACCENTED_RUN = 3
+
+
+def drop_unaccented_runs(lowers: list[str], ids: list[int], min_run: int = UNACCENTED_RUN) -> list[int]:
+    """Inside a line written with diacritics, a run of ``min_run`` or more syllables without any (a search
+    typed as an example, an English phrase) teaches nothing: those tokens become UNK, which also breaks
+    the n-gram chain there. Real Vietnamese text rarely has such runs; typed-without-diacritics text does."""
+    out = list(ids)
+    i, n = 0, len(ids)
+    while i < n:
+        j = i
+        while j < n and ids[j] != UNK and lowers[j].isascii():
+            j += 1
+        if j - i >= min_run:
+            out[i:j] = [UNK] * (j - i)
+        i = max(j, i + 1)
+    return out
+
+
 class DiacriticRestorer:
     """Folded → accented restoration with a syllable trigram LM learnt from the collection.
 
@@ -233,6 +252,7 @@ class DiacriticRestorer:
             self.lines_skipped += 1
             return
         self.lines_learnt += 1
+        line_ids = drop_unaccented_runs(lowers, line_ids)
         if PENDING in line_ids:
             line_ids = [self._add(t) if i == PENDING else i for t, i in zip(lowers, line_ids, strict=True)]
         search = _SENTENCE_GAP_RE.search

@@ -141,3 +141,38 @@ def test_empty_restorer_save_load(tmp_path: Path) -> None:
     assert len(loaded) == 0
     assert loaded.restore("lich su") == "lich su"
     assert loaded.suggestion("lich su") is None
+
+
+def test_unaccented_runs_inside_accented_lines_are_not_learnt():
+    from nlp.restore import UNK, drop_unaccented_runs
+
+    lowers = ["ví", "dụ", "lich", "su", "bac", "giang", "là", "ta", "ba"]
+    ids = [5, 6, 7, 8, 9, 10, 11, 12, 13]
+    assert drop_unaccented_runs(lowers, ids) == [5, 6, UNK, UNK, UNK, UNK, 11, 12, 13]  # a pair ("ta ba") stays
+
+
+def test_the_demo_guide_does_not_teach_its_unaccented_example():
+    """The demo's digital-library guide shows "lich su bac giang" typed without diacritics; learning the
+    whole demo library must still restore that query (it did not before unaccented runs were dropped)."""
+    import json
+    from pathlib import Path
+
+    from nlp.restore import DiacriticRestorer
+
+    demo = Path(__file__).resolve().parents[2] / "demo"
+    texts = []
+    for name in ("records.jsonl", "documents.jsonl"):
+        for line in (demo / name).read_text(encoding="utf-8").splitlines():
+            d = json.loads(line)
+            texts.append(
+                "\n".join(
+                    [
+                        d["title"],
+                        ", ".join(d.get("authors", [])),
+                        " ".join(d.get("subjects", [])),
+                        d.get("summary") or "",
+                    ]
+                )
+            )
+            texts.append(d.get("text") or "")
+    assert DiacriticRestorer().fit(texts).restore("lich su bac giang").lower() == "lịch sử bắc giang"
