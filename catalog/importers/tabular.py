@@ -225,6 +225,18 @@ def _sniff_delimiter(header: str, path: Path) -> str:
     return best if counts[best] else ","
 
 
+def _load(path: Path, mapping: Mapping[str, str] | None, encoding: str | None) -> tuple[dict[str, str], str] | str:
+    """(normalised mapping, file text), or the reason the file cannot be read at all."""
+    try:
+        norm_map = normalize_mapping(mapping)
+        text = _read_text(path, encoding)
+    except (OSError, ValueError, LookupError) as e:
+        return str(e)
+    if not text.strip():
+        return f"{path.name}: empty file / tệp rỗng"
+    return norm_map, text
+
+
 def read_csv(
     path: Path,
     library_id: str,
@@ -237,15 +249,11 @@ def read_csv(
     """Rows of a CSV/TSV file (header row required). Positions are ``"line N"`` (physical line of
     the row's start, the header being line 1)."""
     path = Path(path)
-    try:
-        norm_map = normalize_mapping(mapping)
-        text = _read_text(path, encoding)
-    except (OSError, ValueError, LookupError) as e:
-        yield file_error(str(e))
+    loaded = _load(path, mapping, encoding)
+    if isinstance(loaded, str):
+        yield file_error(loaded)
         return
-    if not text.strip():
-        yield file_error(f"{path.name}: empty file / tệp rỗng")
-        return
+    norm_map, text = loaded
     csv.field_size_limit(max(csv.field_size_limit(), 256 * 1024 * 1024))  # full text in a cell
     header_line = text.lstrip("\ufeff").split("\n", 1)[0]
     delim = delimiter or _sniff_delimiter(header_line, path)
@@ -301,15 +309,11 @@ def read_jsonl(
     """One JSON object per line (``"line N"``); a file holding one JSON array of objects is read
     too (``"record N"``)."""
     path = Path(path)
-    try:
-        norm_map = normalize_mapping(mapping)
-        text = _read_text(path, encoding)
-    except (OSError, ValueError, LookupError) as e:
-        yield file_error(str(e))
+    loaded = _load(path, mapping, encoding)
+    if isinstance(loaded, str):
+        yield file_error(loaded)
         return
-    if not text.strip():
-        yield file_error(f"{path.name}: empty file / tệp rỗng")
-        return
+    norm_map, text = loaded
     if text.lstrip().startswith("["):
         try:
             objs = json.loads(text)
