@@ -91,11 +91,6 @@ async def search(
         )
     if type is not None and type not in RECORD_TYPES:
         raise _unknown("type", type, list(RECORD_TYPES))
-    for param, value in (("library_id", library_id), ("language", language), ("subject", subject)):
-        if value is not None:
-            known = await search_svc.known(param)
-            if value not in known and not (param == "subject" and any(k.startswith(value + " -- ") for k in known)):
-                raise _unknown(param, value, known)
     analysis = await nlp.analyze(q)
     if not analysis.tokens:
         raise Problem(
