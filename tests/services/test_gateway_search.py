@@ -61,6 +61,8 @@ def test_full_text_passages_are_grouped_under_their_record(api):
     assert len(ids) == len(set(ids)), "one hit per record"
     p = with_passages[0]["passages"][0]
     assert p["chunk_id"].startswith(f"{with_passages[0]['library_id']}/{with_passages[0]['id']}#")
+    # the passage's own snippet marks the query terms it holds (the page shows it)
+    assert "<mark>" in p["snippet"]
 
 
 def test_library_filter(api):
