@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -51,8 +52,14 @@ def open_binary(path: Path) -> IO[bytes]:
 
 
 def read_head(path: Path, n: int = 4096) -> bytes:
-    with open_binary(path) as f:
-        return f.read(n)
+    """The first ``n`` bytes, un-gzipped; the raw bytes when the gzip stream is corrupt or cut short (the
+    reader then reports the file, instead of an EOFError or zlib.error escaping: found by fuzzing)."""
+    try:
+        with open_binary(path) as f:
+            return f.read(n)
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        with open(path, "rb") as f:
+            return f.read(n)
 
 
 def file_error(message: str) -> ImportItem:

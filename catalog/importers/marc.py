@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -429,7 +430,7 @@ def read_marc(path: Path, library_id: str, **_: Any) -> Iterator[ImportItem]:
     with f:
         try:
             head = f.read(64)
-        except OSError as e:  # e.g. a corrupt gzip stream
+        except (OSError, EOFError, zlib.error) as e:  # e.g. a corrupt or truncated gzip stream
             yield file_error(f"{path.name}: cannot read: {e}")
             return
         if not head.strip():
@@ -549,6 +550,9 @@ def read_marcxml(path: Path, library_id: str, **_: Any) -> Iterator[ImportItem]:
                 error=f"{path.name}: malformed XML at line {line}: {e.msg if hasattr(e, 'msg') else e}"
                 + (f" (after {n} records)" if n else ""),
             )
+            return
+        except (OSError, EOFError, zlib.error) as e:  # a corrupt or truncated gzip stream (found by fuzzing)
+            yield ImportItem(position="file", error=f"{path.name}: read error after {n} records: {e}")
             return
     if n == 0:
         yield file_error(f"{path.name}: no MARCXML <record> elements found / không có bản ghi MARCXML")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -232,6 +233,8 @@ def _load(path: Path, mapping: Mapping[str, str] | None, encoding: str | None) -
         text = _read_text(path, encoding)
     except (OSError, ValueError, LookupError) as e:
         return str(e)
+    except (EOFError, zlib.error) as e:  # a corrupt or truncated gzip stream (found by fuzzing)
+        return f"{path.name}: corrupt compressed file / tệp nén bị hỏng: {e}"
     if not text.strip():
         return f"{path.name}: empty file / tệp rỗng"
     return norm_map, text

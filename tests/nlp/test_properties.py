@@ -78,3 +78,45 @@ def test_segmentation_sentences_langid_total(text: str) -> None:
     assert all(s.strip() for s in split_sentences(text))
     guess = detect_language(text)
     assert 0.0 <= guess.score <= 1.0
+
+
+# Any Unicode at all: every category, lone surrogates (they reach us from file names and broken decoders),
+# private use, unassigned code points, and long runs of stacked combining marks.
+every_char = st.characters(codec=None, exclude_categories=())
+any_unicode = st.text(alphabet=every_char, max_size=120)
+stacked_marks = st.lists(
+    st.tuples(st.sampled_from(list(VIETNAMESE_LETTERS + "iIoO ")), st.text(st.sampled_from(list(MARKS)), max_size=6)),
+    max_size=20,
+).map(lambda parts: "".join(base + marks for base, marks in parts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(any_unicode, stacked_marks))
+def test_normalize_and_fold_total_on_any_unicode(text: str) -> None:
+    once = normalize(text)
+    assert isinstance(once, str)
+    assert normalize(once) == once
+    assert fold(normalize(text)) == fold(text)
+    folded = fold(text)
+    # Idempotent up to whitespace: a combining mark after a space folds away and leaves the space that
+    # normalize would strip ("0 \u0300" -> "0 " -> "0"); matching splits on whitespace, so this is harmless.
+    assert fold(folded) == " ".join(folded.split()) or fold(folded).split() == folded.split()
+    syllables(text)
+    folded_syllables(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(viet_like, stacked_marks))
+def test_normalize_ignores_unicode_composition(text: str) -> None:
+    """Precomposed (NFC) and decomposed (NFD, as LoC MARC sends it) input normalise to the same text."""
+    import unicodedata
+
+    assert normalize(unicodedata.normalize("NFD", text)) == normalize(unicodedata.normalize("NFC", text))
+
+
+@settings(max_examples=150, deadline=None)
+@given(any_unicode)
+def test_analyze_total_on_any_unicode(text: str) -> None:
+    analysis = analyze_query(text, _RESTORER, segment=False)
+    assert analysis.normalized == normalize(text)
+    _RESTORER.restore(text)

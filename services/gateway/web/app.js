@@ -69,7 +69,10 @@
       card.appendChild(el("div", "meta", meta));
       card.appendChild(marked(el("p", "snippet"), h.snippet));
       for (const p of h.passages.slice(0, 2)) {
-        const d = marked(el("p", "passage"), p.text.length > 400 ? p.text.slice(0, 400) + "…" : p.text);
+        // p.snippet is HTML-escaped with <mark>s; p.text is plain text and is shown as such.
+        const d = p.snippet
+          ? marked(el("p", "passage"), p.snippet)
+          : el("p", "passage", p.text.length > 400 ? p.text.slice(0, 400) + "…" : p.text);
         if (p.location) d.appendChild(el("div", "loc", p.location));
         card.appendChild(d);
       }
