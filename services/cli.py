@@ -41,14 +41,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
     """Serve the gateway (with every service in process), or one service on its own."""
-    import uvicorn
-
-    from services.serve import build_service_app
+    from services.serve import run
 
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    fastapi_app = build_service_app(service, get_settings(), url=f"http://{host}:{port}")
-    uvicorn.run(fastapi_app, host=host, port=port, log_level="info")
+    try:
+        run(service, get_settings(), host=host, port=port)
+    except ValueError as exc:  # a service that cannot run with these settings: say which setting is missing
+        typer.echo(f"thuvien serve {service}: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -109,6 +110,7 @@ def _mount_optional() -> None:
         ("services.cli_models", "models"),
         ("services.cli_subjects", "subjects"),
         ("services.cli_recommender", "recommender"),
+        ("services.cli_backup", "backup"),
     ):
         try:
             sub = import_module(module)

@@ -30,7 +30,6 @@ async def run_ingest(
     lock.acquire()
     try:
         from catalog.ingest import import_path
-
         from catalog.store import CatalogStore
 
         store = CatalogStore(settings.db_url)

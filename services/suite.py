@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from services.catalog.client import CatalogClient
-from services.common.client import ServiceClient
+from services.common.client import ServiceClient, client_options
 from services.common.settings import Settings
 from services.embedding.client import EmbeddingClient
 from services.nlp.client import NlpClient
@@ -69,12 +69,14 @@ def _core_factories(settings: Settings) -> dict[str, Callable[[], FastAPI]]:
         from search import SearchIndex
         from services.search.app import create_app
 
-        enc = _encoder() if settings.embedding_url is None else None
-        if enc is None:
-            raise RuntimeError("the embedded search service needs the embedding model id; run embedding in process")
-        index = SearchIndex.open(
-            settings.index_dir, enc.model_id, enc.dim, hnsw_threshold=settings.dense_hnsw_threshold
-        )
+        if settings.embedding_url is None:
+            enc = _encoder()
+            model_id, dim = enc.model_id, enc.dim
+        else:  # embedding runs elsewhere: the same model manifest names the model, no weights loaded
+            from embeddings.factory import describe
+
+            model_id, dim = describe(settings.embedding_backend, settings.models_dir)
+        index = SearchIndex.open(settings.index_dir, model_id, dim, hnsw_threshold=settings.dense_hnsw_threshold)
         return create_app(index)
 
     return {"nlp": nlp, "catalog": catalog, "embedding": embedding, "search": search}
@@ -139,23 +141,40 @@ def build_suite(settings: Settings) -> Suite:
     suite = Suite(settings)
     factories = _core_factories(settings)
     types = _client_types()
+    options = client_options(settings)  # timeouts, retries of idempotent calls, circuit breaker
     for name, client_type in types.items():
         url = getattr(settings, f"{name}_url")
         if url:
-            suite.clients[name] = client_type(name, base_url=url, timeout=settings.service_timeout_s)
+            # A wrong URL is logged by the client, and the features that need the service answer 503.
+            suite.clients[name] = client_type(name, base_url=url, **options)
             continue
         app = factories[name]() if name in factories else _DEPENDENT[name](settings, suite.clients)
         suite.apps[name] = app
-        suite.clients[name] = client_type(name, app=app, timeout=settings.service_timeout_s)
+        suite.clients[name] = client_type(name, app=app, **options)
     return suite
 
 
-def single_service_app(name: str, settings: Settings) -> FastAPI:
-    """One service on its own (distributed topology): ``thuvien serve search`` and the like."""
-    factories = _core_factories(settings)
-    if name not in factories:
-        from importlib import import_module
+def remote_clients(clients: dict[str, ServiceClient]) -> dict[str, ServiceClient]:
+    """The clients that reach their service over HTTP (distributed topology)."""
+    return {name: c for name, c in clients.items() if c.base_url is not None}
 
-        module = import_module(f"services.{name}.app")
-        return module.create_app_from_settings(settings)
-    return factories[name]()
+
+# What a dependent service calls when it runs on its own.
+_NEEDS = {"qa": ("search", "embedding")}
+
+
+def single_service_app(name: str, settings: Settings) -> FastAPI:
+    """One service on its own (distributed topology): ``thuvien serve search`` and the like. A
+    dependent service reaches the services it needs at their ``THUVIEN_<SERVICE>_URL``."""
+    factories = _core_factories(settings)
+    if name in factories:
+        return factories[name]()
+    if name not in _DEPENDENT:
+        raise ValueError(f"unknown service {name!r}; one of: {', '.join([*factories, *_DEPENDENT])}")
+    missing = [f"THUVIEN_{n.upper()}_URL" for n in _NEEDS.get(name, ()) if not getattr(settings, f"{n}_url")]
+    if missing:
+        raise ValueError(f"thuvien serve {name} needs {', '.join(missing)} (where those services run)")
+    types = _client_types()
+    options = client_options(settings)
+    clients = {n: types[n](n, base_url=getattr(settings, f"{n}_url"), **options) for n in _NEEDS.get(name, ())}
+    return _DEPENDENT[name](settings, clients)

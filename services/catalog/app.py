@@ -137,4 +137,8 @@ def create_app(store: CatalogStore):
     def stats() -> dict[str, int]:
         return {"records": store.count(), "chunks": store.count_chunks(), "pending": store.pending_count()}
 
-    return make_app("catalog", [router])
+    def store_reachable() -> None:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    return make_app("catalog", [router], readiness_checks={"store": store_reachable})

@@ -19,7 +19,7 @@ class CatalogClient(ServiceClient):
         return Record.model_validate(await self.get_json(f"/v1/records/{library_id}/{record_id}"))
 
     async def get_many(self, keys: list[tuple[str, str]]) -> list[Record]:
-        data = await self.post_json("/v1/records/get-many", {"keys": keys})
+        data = await self.post_json("/v1/records/get-many", {"keys": keys}, idempotent=True)
         return [Record.model_validate(r) for r in data]
 
     async def chunks_of(self, library_id: str, record_id: str) -> list[Chunk]:
@@ -34,14 +34,14 @@ class CatalogClient(ServiceClient):
         return [tuple(k) for k in await self.get_json("/v1/pending-deletions", params={"limit": limit})]
 
     async def deletions_done(self, keys: list[tuple[str, str]]) -> None:
-        await self.post_json("/v1/deletions-done", {"keys": keys})
+        await self.post_json("/v1/deletions-done", {"keys": keys}, idempotent=True)
 
     async def delete(self, library_id: str, record_id: str) -> bool:
         resp = await self.request("DELETE", f"/v1/records/{library_id}/{record_id}")
         return bool(resp.json()["deleted"])
 
     async def mark_indexed(self, items: list[tuple[str, str, str]]) -> None:
-        await self.post_json("/v1/indexed", {"items": items})
+        await self.post_json("/v1/indexed", {"items": items}, idempotent=True)
 
     async def import_body(
         self,

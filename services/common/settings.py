@@ -43,6 +43,33 @@ class Settings(BaseSettings):
     llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
     llm_timeout_s: float = Field(30.0, description="Timeout for one LLM call.")
     service_timeout_s: float = Field(30.0, description="Timeout for one call between services.")
+    service_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Extra attempts of an idempotent call between services (GET, or a call marked idempotent) "
+        "after a connection failure or timeout, with jittered exponential backoff; other calls are never retried.",
+    )
+    service_retry_backoff_s: float = Field(
+        0.1, ge=0, description="First retry delay between services; doubled each attempt, 50-150 % jitter, at most 2 s."
+    )
+    service_breaker_failures: int = Field(
+        5,
+        ge=1,
+        description="Consecutive connection failures or timeouts to one service after which its circuit breaker "
+        "opens: calls to it then answer 503 at once, naming the service.",
+    )
+    service_breaker_cooldown_s: float = Field(
+        10.0, gt=0, description="How long an open circuit breaker waits before letting one trial call through."
+    )
+    log_json: bool | None = Field(
+        None,
+        description="Structured logs: one JSON object per line (time, level, logger, message, request_id, service, "
+        "route, status, duration_ms). Default: on under `thuvien serve`, plain text elsewhere.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged by `thuvien serve` (DEBUG also logs probes and /metrics)."
+    )
     # Distributed topology: base URLs of the services. Unset means in process.
     nlp_url: str | None = None
     catalog_url: str | None = None
@@ -54,6 +81,25 @@ class Settings(BaseSettings):
     loan_retention_months: int = Field(0, ge=0, description="Drop loans older than this many months (0: keep).")
     demo_patron: str | None = Field(None, description="Patron whose recommendations the demo page shows.")
     redis_url: str | None = Field(None, description="Redis for shared rate limits and caches (optional).")
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser (CORS), e.g. "
+        "'https://opac.thuvien.bacgiang.gov.vn'; empty (default): no cross-origin access. '*' is refused.",
+    )
+    rate_limit_per_minute: int = Field(
+        0,
+        ge=0,
+        description="Requests per minute allowed to one client IP on the gateway (token bucket, in process); "
+        "over it: 429 with Retry-After. 0 (default): no limit.",
+    )
+    rate_limit_burst: int = Field(
+        0, ge=0, description="Requests one client IP may make at once before the rate applies; 0: the per-minute rate."
+    )
+    trust_proxy_headers: bool = Field(
+        False,
+        description="Take the client IP for rate limits from the last X-Forwarded-For entry (only behind your own "
+        "reverse proxy, which must set that header).",
+    )
 
     @property
     def db_url(self) -> str:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from embeddings.encoder import Encoder
 from services.common.app import make_app
 from services.common.errors import Problem
+from services.common.metrics import observe_inference
 
 MAX_TEXTS = 256
 MAX_CHARS = 20_000
@@ -83,7 +84,8 @@ def create_app(encoder: Encoder, *, max_texts: int = MAX_TEXTS, max_chars: int =
             )
         with lock:
             fn = encoder.encode_queries if req.kind == "query" else encoder.encode_passages
-            vecs = fn(req.texts)
+            with observe_inference("embedding", encoder.model_id, req.kind, len(req.texts)):
+                vecs = fn(req.texts)
         vecs = np.ascontiguousarray(vecs, dtype="<f4").reshape(len(req.texts), encoder.dim)
         if req.encoding == "base64":
             return EmbedResponse(
@@ -94,4 +96,5 @@ def create_app(encoder: Encoder, *, max_texts: int = MAX_TEXTS, max_chars: int =
             )
         return EmbedResponse(model_id=encoder.model_id, dim=encoder.dim, count=len(req.texts), vectors=vecs.tolist())
 
-    return make_app("embedding", [router])
+    # The encoder is loaded before the app is made: ready once it answers for its model id.
+    return make_app("embedding", [router], readiness_checks={"model": lambda: bool(encoder.model_id and encoder.dim)})

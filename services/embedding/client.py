@@ -30,7 +30,9 @@ class EmbeddingClient(ServiceClient):
         dim = None
         for start in range(0, max(len(texts), 1), batch):
             chunk = texts[start : start + batch]
-            body = await self.post_json("/v1/embed", {"texts": chunk, "kind": kind, "encoding": encoding})
+            body = await self.post_json(
+                "/v1/embed", {"texts": chunk, "kind": kind, "encoding": encoding}, idempotent=True
+            )
             dim = int(body["dim"])
             if encoding == "base64":
                 arr = np.frombuffer(base64.b64decode(body["vectors_b64"]), dtype="<f4")

@@ -105,13 +105,45 @@ def _load_restorer(path: Path | None) -> DiacriticRestorer:
     return DiacriticRestorer()
 
 
-def warm_up() -> None:
+def warm_up() -> bool:
     """Load every model the service uses; errors are logged, the service then loads lazily."""
     try:
         analyze_query("khởi động thư viện", None, segment=True)
         split_sentences("Khởi động. Xong.")
     except Exception:  # pragma: no cover - a warm-up must never take the service down
         log.exception("nlp warm-up failed")
+        return False
+    return True
+
+
+class _WarmUp:
+    """The models' warm-up in a background thread; ``/readyz`` is 200 once it succeeded. Started by the
+    lifespan, or by the first readiness probe when the app runs in process (no lifespan there)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.failed = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self.done.is_set() or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(target=self._run, name="nlp-warm-up", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        self.failed = not warm_up()
+        if not self.failed:
+            self.done.set()
+
+    def check(self) -> str | None:
+        if self.done.is_set():
+            return None
+        reason = "warm-up failed, retrying (see the log)" if self.failed else "loading the language models"
+        self.start()
+        return reason
 
 
 def create_app(restorer_path: Path | None = None, restorer: DiacriticRestorer | None = None) -> FastAPI:
@@ -120,6 +152,7 @@ def create_app(restorer_path: Path | None = None, restorer: DiacriticRestorer | 
     path = Path(restorer_path) if restorer_path is not None else None
     state = {"restorer": restorer if restorer is not None else _load_restorer(path)}
     save_lock = threading.Lock()
+    warm = _WarmUp()
     router = APIRouter(prefix="/v1", tags=["nlp"])
 
     def _stats(saved: bool = False) -> RestorerStats:
@@ -183,9 +216,9 @@ def create_app(restorer_path: Path | None = None, restorer: DiacriticRestorer | 
     async def lifespan(_app: FastAPI):
         # Load the models (lexicon, lid.176, underthesea CRF) in the background so that the first
         # query does not pay for them and start-up is not delayed.
-        threading.Thread(target=warm_up, name="nlp-warm-up", daemon=True).start()
+        warm.start()
         yield
 
-    app = make_app("nlp", [router], lifespan=lifespan)
+    app = make_app("nlp", [router], lifespan=lifespan, readiness_checks={"models": warm.check})
     app.state.restorer_state = state
     return app

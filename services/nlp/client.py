@@ -17,24 +17,26 @@ class NlpClient(ServiceClient):
         super().__init__(name, **kwargs)
 
     async def analyze(self, q: str, *, segment: bool = True) -> QueryAnalysis:
-        data = await self.post_json("/v1/analyze", {"q": _clean(q), "segment": segment})
+        data = await self.post_json("/v1/analyze", {"q": _clean(q), "segment": segment}, idempotent=True)
         return QueryAnalysis.model_validate(data)
 
     async def normalize(self, texts: list[str]) -> NormalizeResponse:
-        return NormalizeResponse.model_validate(await self.post_json("/v1/normalize", {"texts": _clean_all(texts)}))
+        return NormalizeResponse.model_validate(
+            await self.post_json("/v1/normalize", {"texts": _clean_all(texts)}, idempotent=True)
+        )
 
     async def segment(self, texts: list[str]) -> list[list[str]]:
-        return (await self.post_json("/v1/segment", {"texts": _clean_all(texts)}))["words"]
+        return (await self.post_json("/v1/segment", {"texts": _clean_all(texts)}, idempotent=True))["words"]
 
     async def sentences(self, texts: list[str]) -> list[list[str]]:
-        return (await self.post_json("/v1/sentences", {"texts": _clean_all(texts)}))["sentences"]
+        return (await self.post_json("/v1/sentences", {"texts": _clean_all(texts)}, idempotent=True))["sentences"]
 
     async def langid(self, texts: list[str]) -> list[LanguageGuess]:
-        data = await self.post_json("/v1/langid", {"texts": _clean_all(texts)})
+        data = await self.post_json("/v1/langid", {"texts": _clean_all(texts)}, idempotent=True)
         return [LanguageGuess.model_validate(g) for g in data["guesses"]]
 
     async def restore(self, q: str) -> RestoreResponse:
-        return RestoreResponse.model_validate(await self.post_json("/v1/restore", {"q": _clean(q)}))
+        return RestoreResponse.model_validate(await self.post_json("/v1/restore", {"q": _clean(q)}, idempotent=True))
 
     async def learn(self, texts: list[str], *, save: bool = False) -> RestorerStats:
         """Teach the restorer new collection text. ``save`` defaults to False here because the ingest

@@ -45,12 +45,12 @@ class SearchClient(ServiceClient):
             "filters": _dump(filters),
             "facets": facets,
         }
-        return await self.post_json("/v1/search", payload)
+        return await self.post_json("/v1/search", payload, idempotent=True)
 
     async def documents(self, items: Sequence[tuple[Record, list[Chunk]]]) -> list[dict[str, Any]]:
         """Index documents (dicts with ``embed_text``) of records with their chunks."""
         payload = {"items": [{"record": _dump(r), "chunks": [_dump(c) for c in cs]} for r, cs in items]}
-        return await self.post_json("/v1/documents", payload)
+        return await self.post_json("/v1/documents", payload, idempotent=True)
 
     async def upsert(
         self, docs: Sequence[Any], vectors: np.ndarray | Sequence[Sequence[float]], model_id: str | None = None
@@ -60,10 +60,10 @@ class SearchClient(ServiceClient):
             "vectors": _b64(np.asarray(vectors, dtype=np.float32)),
             "model_id": model_id,
         }
-        return (await self.post_json("/v1/upsert", payload))["added"]
+        return (await self.post_json("/v1/upsert", payload, idempotent=True))["added"]
 
     async def delete(self, keys: Sequence[str]) -> int:
-        return (await self.post_json("/v1/delete", {"keys": list(keys)}))["removed"]
+        return (await self.post_json("/v1/delete", {"keys": list(keys)}, idempotent=True))["removed"]
 
     async def save(self) -> int:
         return (await self.post_json("/v1/save"))["generation"]
