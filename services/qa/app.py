@@ -153,19 +153,3 @@ def create_app(
     app = make_app("qa", [make_router(pipeline)])
     app.state.pipeline = pipeline
     return app
-
-
-def create_app_from_settings(settings: Any) -> FastAPI:
-    """The QA service on its own (distributed topology): search reached over HTTP."""
-    from services.search.client import SearchClient
-
-    if not settings.search_url:
-        raise RuntimeError("the QA service needs THUVIEN_SEARCH_URL when run on its own")
-    client = SearchClient("search", base_url=settings.search_url, timeout=settings.service_timeout_s)
-    return create_app(
-        search_client=client,
-        llm_url=settings.llm_url,
-        llm_model=settings.llm_model,
-        llm_timeout_s=settings.llm_timeout_s,
-        language=settings.language,
-    )
