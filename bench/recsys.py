@@ -8,7 +8,9 @@ validation split carved from the *training* interactions. Prints a table, ratios
 Latency is measured on ``POST /api/v1/recommendations``: the gateway's router, then
 ``RecommenderClient`` to the recommender service app, in process via ``httpx.ASGITransport`` (the
 embedded topology), with the hybrid trained here saved as a versioned model and loaded by the
-service with the full Book-Crossing item set.
+service with the full Book-Crossing item set. ``bench/recsys_latency.py`` measures the same path
+on a model trained by ``recommender.training.train`` (the ``thuvien recommender train`` run, timed
+on every Book-Crossing rating) without the quality evaluation.
 """
 
 from __future__ import annotations

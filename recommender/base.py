@@ -50,12 +50,33 @@ def history_matrix(histories: Sequence[Sequence[int]], n_items: int, weights=Non
     return m
 
 
+def top_unordered(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indexes of the n largest values of a 1-D array, in no particular order.
+
+    Exact, and several times faster than one ``argpartition`` over a large catalogue: the n-th
+    largest value of a strided sample is a threshold that at least n values reach (the sample's own
+    top n), so the true top n are among the values at or above it; only those are partitioned."""
+    size = scores.shape[0]
+    n = min(n, size)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    stride = size // (32 * n)
+    if stride < 2:
+        return np.argpartition(-scores, n - 1)[:n]
+    sample = scores[::stride]
+    t = np.partition(sample, sample.shape[0] - n)[sample.shape[0] - n]
+    cand = np.flatnonzero(scores >= t)
+    if len(cand) <= n:
+        return cand
+    return cand[np.argpartition(-scores[cand], n - 1)[:n]]
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indexes of the k largest finite scores, best first."""
     k = min(k, scores.shape[0])
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
+    part = top_unordered(scores, k)
     part = part[np.argsort(-scores[part], kind="stable")]
     return part[np.isfinite(scores[part])]
 
@@ -78,6 +99,9 @@ class Model:
 
     def _fit(self, interactions: Interactions) -> None:
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Build serving-time structures once (called when a saved model is loaded); optional."""
 
     # -- scoring ----------------------------------------------------------------------------------
     @property

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.als import ALS
 from recommender.base import Model
 from recommender.content import Content
 from recommender.ease import EASE
@@ -71,24 +72,29 @@ def top_candidates(
         idx, vals = _top_dense(s, n)
         idx = np.where(np.isfinite(vals), model.top_[idx], -1)
         return idx, _normalise(vals)
-    if isinstance(model, ItemKNN) or (isinstance(model, Content) and sp.issparse(model.vectors) and u <= 8):
-        s = (
-            (histories.astype(np.float32) @ model.sim_).tocsr()
-            if isinstance(model, ItemKNN)
-            else model.score_sparse(histories)
-        )
-        h = histories.tocsr()
-        s = s - s.multiply(h.astype(bool))  # drop history items
-        if allowed is not None:
-            s = s @ sp.diags(allowed.astype(np.float32))
-        s = s.tocsr()
-        s.eliminate_zeros()
+    if isinstance(model, ALS):  # exact top n without scoring the long tail (see recommender.als)
+        idx, vals = model.top_items(histories, n, allowed)
+        return idx, _normalise(vals)
+    if isinstance(model, Content) and sp.issparse(model.vectors):  # per patron, sparse or one pass
+        idx, vals = model.top_items(histories, n, allowed)
+        return idx, _normalise(vals)
+    if isinstance(model, ItemKNN):
+        s = (histories.astype(np.float32) @ model.sim_).tocsr()
         idx = np.full((u, n), -1, dtype=np.int64)
         vals = np.zeros((u, n), dtype=np.float32)
+        banned = np.zeros(s.shape[1], dtype=bool)
         for r in range(u):
             a, b = s.indptr[r], s.indptr[r + 1]
             d, c = s.data[a:b], s.indices[a:b]
-            if b - a > n:
+            hist = histories.indices[histories.indptr[r] : histories.indptr[r + 1]]
+            banned[hist] = True
+            # only positive scores count (the normalisation clips the rest to 0 and fusion drops them)
+            ok = (d > 0) & ~banned[c]
+            if allowed is not None:
+                ok &= allowed[c]
+            banned[hist] = False
+            d, c = d[ok], c[ok]
+            if len(d) > n:
                 sel = np.argpartition(-d, n - 1)[:n]
                 d, c = d[sel], c[sel]
             idx[r, : len(c)] = c

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.base import Model, Reason
+from recommender.base import Model, Reason, top_unordered
 from recommender.interactions import Interactions
 
 
@@ -31,6 +31,10 @@ class Content(Model):
             )
         if self._given_ids is not None and not np.array_equal(self._given_ids, interactions.item_ids):
             raise ValueError("content vectors are not aligned with the interaction items")
+
+    def prepare(self) -> None:
+        if sp.issparse(self.vectors):
+            self._vt = self.vectors.T.tocsr()  # token -> items posting lists
 
     def profiles(self, histories: sp.csr_matrix):
         return histories.astype(np.float32) @ self.vectors
@@ -54,8 +58,56 @@ class Content(Model):
             vt = self._vt = self.vectors.T.tocsr()
         return (sp.csr_matrix(self.profiles(histories)) @ vt).tocsr()
 
+    def top_items(
+        self, histories: sp.csr_matrix, n: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n items with a positive score per user (items (U, n), scores (U, n); -1 pads), history
+        items and items outside ``allowed`` left out. Sparse vectors only.
+
+        A short profile walks only the posting lists of its features; a long one (a reader with
+        hundreds of loans touches most of the catalogue) is scored by one pass over all item vectors,
+        whichever reads fewer entries."""
+        vt = getattr(self, "_vt", None)
+        if vt is None or vt.shape[1] != self.vectors.shape[0]:
+            self.prepare()
+            vt = self._vt
+        h = histories.tocsr()
+        prof = sp.csr_matrix(self.profiles(h))
+        posting = np.diff(vt.indptr)
+        u, n_items = h.shape[0], self.vectors.shape[0]
+        idx = np.full((u, n), -1, dtype=np.int64)
+        vals = np.zeros((u, n), dtype=np.float32)
+        banned = None if allowed is None else ~allowed
+        for r in range(u):
+            p = prof[r]
+            hist = h.indices[h.indptr[r] : h.indptr[r + 1]]
+            # a sparse product costs several times more per entry than one pass over all vectors
+            if int(posting[p.indices].sum()) * 6 > self.vectors.nnz:
+                s = self.vectors @ p.toarray().ravel()
+                s[hist] = 0.0
+                if banned is not None:
+                    s[banned] = 0.0
+                c = top_unordered(s, n)
+                d = s[c]
+                ok = d > 0
+            else:
+                row = (p @ vt).tocsr()
+                c, d = row.indices, row.data
+                drop = np.zeros(n_items, dtype=bool) if banned is None else banned.copy()
+                drop[hist] = True
+                ok = (d > 0) & ~drop[c]
+            c, d = c[ok], d[ok]
+            if len(d) > n:
+                sel = top_unordered(d, n)
+                c, d = c[sel], d[sel]
+            idx[r, : len(c)] = c
+            vals[r, : len(c)] = d
+        return idx, vals
+
     def similarity(self, a: Sequence[int], b: Sequence[int]) -> np.ndarray:
-        va, vb = self.vectors[list(a)], self.vectors[list(b)]
+        a, b = list(a), list(b)
+        va = self.vectors[a]
+        vb = va if a == b else self.vectors[b]  # MMR asks for the pool against itself
         s = va @ vb.T
         return s.toarray() if sp.issparse(s) else np.asarray(s)
 

@@ -49,6 +49,9 @@ class EASE(Model):
         b[np.diag_indices_from(b)] = 0.0
         self.B_ = np.ascontiguousarray(b, dtype=np.float32)
 
+    def prepare(self) -> None:
+        self.positions()
+
     def positions(self) -> np.ndarray:
         """Item index -> column in ``B_`` (-1 for items outside the top set), cached."""
         pos = getattr(self, "_pos", None)
@@ -63,13 +66,6 @@ class EASE(Model):
         h = histories.tocsr()
         cols = pos[h.indices]
         keep = cols >= 0
-        if h.shape[0] == 1:  # one patron: a weighted sum of a few rows of B, no copy of B
-            c = cols[keep]
-            return (
-                (h.data[keep].astype(np.float32) @ self.B_[c])[None, :]
-                if len(c)
-                else np.zeros((1, len(self.top_)), dtype=np.float32)
-            )
         rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))[keep]
         hs = sp.csr_matrix((h.data[keep].astype(np.float32), (rows, cols[keep])), shape=(h.shape[0], len(self.top_)))
         return np.ascontiguousarray(hs @ self.B_, dtype=np.float32)
@@ -81,11 +77,22 @@ class EASE(Model):
         return out
 
     def explain(self, history: Sequence[int], item: int) -> Reason:
-        pos = np.searchsorted(self.top_, item)
-        cand = [(h, int(np.searchsorted(self.top_, h))) for h in history]
-        cand = [(h, p) for h, p in cand if p < len(self.top_) and self.top_[p] == h]
-        if not cand or pos >= len(self.top_) or self.top_[pos] != item:
-            return Reason("popular")
-        w = [self.B_[p, pos] for _, p in cand]
-        best = int(np.argmax(w))
-        return Reason("because", int(cand[best][0])) if w[best] > 0 else Reason("popular")
+        return self.explain_many(history, [item])[0]
+
+    def explain_many(self, history: Sequence[int], items: Sequence[int]) -> list[Reason]:
+        """The history item with the largest positive weight ``B[h, item]`` explains each item."""
+        if not len(history) or not len(items) or not len(self.top_):
+            return [Reason("popular") for _ in items]
+        pos = self.positions()
+        hist = np.asarray(list(history), dtype=np.int64)
+        hp = pos[hist]
+        hist, hp = hist[hp >= 0], hp[hp >= 0]
+        ip = pos[np.asarray(list(items), dtype=np.int64)]
+        if not len(hp):
+            return [Reason("popular") for _ in items]
+        w = self.B_[np.ix_(hp, np.maximum(ip, 0))]  # (history, items): one gather, no loop over the history
+        best = w.argmax(axis=0)
+        return [
+            Reason("because", int(hist[b])) if ip[j] >= 0 and w[b, j] > 0 else Reason("popular")
+            for j, b in enumerate(best)
+        ]

@@ -58,14 +58,15 @@ class Engine:
         return f"{library_id}/{record_id}"
 
     def resolve(self, keys: Sequence[str], lang: str = "vi") -> tuple[list[int], list[str]]:
-        known, warnings = [], []
+        known, seen, warnings = [], set(), []
         for k in keys:
             i = self._index.get(k)
             if i is None:
                 warnings.append(
                     f"Unknown record {k} was ignored" if lang == "en" else f"Không biết biểu ghi {k}; đã bỏ qua"
                 )
-            elif i not in known:
+            elif i not in seen:
+                seen.add(i)
                 known.append(i)
         return known, warnings
 
@@ -186,14 +187,20 @@ class Engine:
         hist, warnings = self.resolve(history, lang)
         content = self._content
         f = self.filters(library_id, available_only, only=new)
+        want = 4 * k if available_only else k  # some may turn out to be on loan right now
         if not hist or content is None:
-            picked = select(np.zeros(len(new)) + np.arange(len(new)) * 1e-9, [], k, f)
-            items = [self._item(int(i), 0.0, Reason("new_similar"), lang) for i in picked]
+            picked = select(np.zeros(len(new)) + np.arange(len(new)) * 1e-9, [], want, f)
+            if available_only:
+                picked = self._live_available(list(picked))
+            items = [self._item(int(i), 0.0, Reason("new_similar"), lang) for i in picked[:k]]
             return Result(items, self.version, warnings)
         from recommender.base import history_matrix
 
         s = content.score(history_matrix([hist], len(new))).ravel().astype(np.float64)
-        picked = select(s, hist, k, f)
+        picked = select(s, hist, want, f)
+        if available_only:
+            picked = self._live_available(list(picked))
+        picked = picked[:k]
         items = [
             self._item(int(i), s[i], Reason("new_similar", content.explain(hist, int(i)).anchor), lang) for i in picked
         ]

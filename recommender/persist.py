@@ -136,6 +136,7 @@ def load_version(root: Path, version: str) -> tuple[Hybrid, ItemCatalogue, dict[
     h._index = {str(k): i for i, k in enumerate(cat.keys)}
     for c in comps.values():
         c._index = h._index
+        c.prepare()  # serving structures built once here, never per request
     h.item_counts_ = cat.counts
     return h, cat, manifest
 

@@ -31,6 +31,9 @@ class Popularity(Model):
         else:
             self.scores_ = np.asarray(b.sum(axis=0)).ravel().astype(np.float32)
 
+    def prepare(self) -> None:
+        self.order()
+
     def order(self) -> np.ndarray:
         """Item indexes, most popular first (cached)."""
         cached = getattr(self, "_order", None)

@@ -53,6 +53,21 @@ def components(
     return comps
 
 
+def fit_components(models: dict[str, Model], inter: Interactions) -> dict[str, Model]:
+    """Fit every component. EASE's dense inverse (torch, which releases the GIL) runs in a thread
+    beside the others, so that the single-threaded item-kNN does not leave the second core idle."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ease-fit") as pool:
+        futures = [pool.submit(m.fit, inter) for m in models.values() if isinstance(m, EASE)]
+        for m in models.values():
+            if not isinstance(m, EASE):
+                m.fit(inter)
+        for f in futures:
+            f.result()
+    return models
+
+
 def train(
     store: LoansStore,
     root: Path,
@@ -70,6 +85,17 @@ def train(
 ) -> tuple[str, dict[str, Any]]:
     """Train and save a model version; returns (version, manifest meta)."""
     t0 = time.perf_counter()
+    steps: dict[str, float] = {}
+
+    steps_cpu: dict[str, float] = {}
+    clock = [t0, time.process_time()]
+
+    def lap(name: str) -> None:  # wall and CPU seconds per step, in the manifest's meta
+        now, cpu = time.perf_counter(), time.process_time()
+        steps[name] = round(now - clock[0], 2)
+        steps_cpu[name] = round(cpu - clock[1], 2)
+        clock[:] = [now, cpu]
+
     today = today or date.today()
     dropped = store.apply_retention(retention_months, today) if retention_months else 0
     records = list(records)
@@ -80,6 +106,7 @@ def train(
     inter = Interactions.from_events(
         ((x.patron_id, f"{x.library_id}/{x.record_id}", x.rating, x.date) for x in loans), item_ids=keys, today=today
     )
+    lap("read_loans")
     by_key = {f"{r.library_id}/{r.id}": r for r in records}
     docs = []
     for k in keys:
@@ -90,6 +117,7 @@ def train(
         texts = [record_text(by_key[k]) if k in by_key else k.split("/", 1)[1] for k in keys]
         dense = np.asarray(encoder.encode_passages(texts), dtype=np.float32)
         feats = stack(feats, dense, dense_weight=1.0)
+    lap("content_features")
     n_users = inter.n_users
     make = dict(ease_items=ease_items, als_factors=als_factors, als_reg=als_reg, ease_lam=ease_lam, n_users=n_users)
 
@@ -98,14 +126,18 @@ def train(
     names = list(components(feats, **make))
     tuned = len(vusers) >= 10
     if tuned:
-        vcomp = {n: m.fit(vtrain) for n, m in components(feats, **make).items()}
+        vcomp = fit_components(components(feats, **make), vtrain)
+        lap("validation_fit")
         F, L, n_rel = candidate_features(vcomp, vtrain.binary()[vusers], vheld, per_model=50, progress=progress)
+        lap("validation_candidates")
         weights, scores = tune_buckets(
             F, L, n_rel, np.diff(vtrain.binary()[vusers].indptr), names, DEFAULT_BUCKETS, min_users=10
         )
     else:  # too few patrons to learn from: every component counts the same, and the manifest says so
         weights, scores = [dict.fromkeys(names, 1.0) for _ in DEFAULT_BUCKETS], []
-    comps = {n: m.fit(inter) for n, m in components(feats, **make).items()}
+    lap("tune_weights")
+    comps = fit_components(components(feats, **make), inter)
+    lap("fit")
     model = Hybrid(comps, weights, DEFAULT_BUCKETS, prefitted=True).fit(inter)
     cat = ItemCatalogue.from_records(records, keys, counts=inter.item_counts())
     meta = {
@@ -118,8 +150,12 @@ def train(
         "validation_ndcg": scores,
         "encoder": getattr(encoder, "model_id", None),
         "fit_seconds": round(time.perf_counter() - t0, 2),
+        "step_seconds": steps,
+        "step_cpu_seconds": steps_cpu,
     }
     version = save_version(model, cat, root, meta=meta)
     prune_versions(root, keep_versions)
+    lap("save")
+    meta["seconds_with_save"] = round(time.perf_counter() - t0, 2)
     log.info("recommender model %s trained: %s", version, meta)
     return version, meta

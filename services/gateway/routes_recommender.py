@@ -65,10 +65,17 @@ async def popular(request: Request, client: Client, library_id: str, k: K = 10, 
 
 @router.get("/patrons/{patron_id}/new-arrivals", response_model=RecResponse, summary="Sách mới về cho bạn đọc")
 async def new_arrivals(
-    request: Request, client: Client, patron_id: str, k: K = 10, library_id: str | None = None
+    request: Request,
+    client: Client,
+    patron_id: str,
+    k: K = 10,
+    library_id: str | None = None,
+    available_only: bool = False,
 ) -> Any:
     return await client.get_json(
-        f"/v1/patrons/{patron_id}/new-arrivals", headers=_headers(request), params=_p(k=k, library_id=library_id)
+        f"/v1/patrons/{patron_id}/new-arrivals",
+        headers=_headers(request),
+        params=_p(k=k, library_id=library_id, available_only=available_only),
     )
 
 

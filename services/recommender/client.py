@@ -40,10 +40,17 @@ class RecommenderClient(ServiceClient):
         )
 
     async def new_arrivals(
-        self, patron_id: str, k: int = 10, library_id: str | None = None, headers: dict | None = None
+        self,
+        patron_id: str,
+        k: int = 10,
+        library_id: str | None = None,
+        available_only: bool = False,
+        headers: dict | None = None,
     ) -> dict:
         return await self.get_json(
-            f"/v1/patrons/{patron_id}/new-arrivals", headers=headers, params=_params(k=k, library_id=library_id)
+            f"/v1/patrons/{patron_id}/new-arrivals",
+            headers=headers,
+            params=_params(k=k, library_id=library_id, available_only=available_only),
         )
 
     async def add_loans(self, loans: list[dict]) -> dict:

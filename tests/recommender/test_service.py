@@ -196,3 +196,22 @@ def test_demo_library_trains_a_working_model(tmp_path):
         body = c.get(f"/v1/patrons/{patron}/recommendations", params={"k": 5}).json()
     assert body["model"] == version and body["items"]
     assert all(it["title"] in titles for it in body["items"])
+
+
+def test_new_arrivals_available_only_through_the_gateway(env):
+    """Live availability (a callback, as the catalogue store gives) filters new arrivals too."""
+    new_keys = set(env["records"]) - {f"bx/{x.record_id}" for x in env["store"].iter_loans()}
+    on_loan = set(sorted(new_keys)[::2])
+
+    def availability(keys: list[str]) -> dict[str, int]:
+        return {k: 0 if k in on_loan else 1 for k in keys}
+
+    service = create_app(data_dir=env["dir"], database_url=env["url"], availability=availability)
+    gw = make_app("gateway-test", [__import__("services.gateway.routes_recommender", fromlist=["router"]).router])
+    gw.state.clients = {"recommender": RecommenderClient("recommender", app=service)}
+    p, _ = _patron(env, 2)
+    with TestClient(gw) as c:
+        every = c.get(f"/api/v1/patrons/{p}/new-arrivals", params={"k": 10}).json()["items"]
+        assert {f"bx/{it['record_id']}" for it in every} & on_loan, "some new arrivals are on loan"
+        shelf = c.get(f"/api/v1/patrons/{p}/new-arrivals", params={"k": 10, "available_only": "true"}).json()
+        assert shelf["items"] and not {f"bx/{it['record_id']}" for it in shelf["items"]} & on_loan

@@ -82,3 +82,28 @@ def test_unknown_patron_gets_popular_items(api, trained):
 def test_bad_k_is_4xx(api, trained):
     assert_problem(api.get("/api/v1/patrons/P0001/recommendations", params={"k": 0}), 422)
     assert_problem(api.get("/api/v1/patrons/P0001/recommendations", params={"k": 101}), 422)
+
+
+def test_bad_recommendation_bodies_are_problems_not_500(api, trained):
+    bad_bodies = [
+        {"history": [{"record_id": "", "library_id": "tv-bacgiang"}], "k": 5},
+        {"history": "not a list", "k": 5},
+        {"history": [], "k": 0},
+        {"history": [], "k": 101},
+        {"history": [{"record_id": "x", "library_id": "tv-bacgiang"}] * 2001, "k": 5},
+    ]
+    for body in bad_bodies:
+        assert_problem(api.post("/api/v1/recommendations", json=body), 422)
+    raw = api.post("/api/v1/recommendations", content=b"{not json", headers={"content-type": "application/json"})
+    assert 400 <= raw.status_code < 500 and raw.headers["content-type"].startswith("application/problem+json")
+    en = api.post("/api/v1/recommendations", json={"history": [], "k": 0}, headers={"accept-language": "en"})
+    assert_problem(en, 422)
+
+
+def test_new_arrivals_and_similar_through_the_gateway(api, trained):
+    first = trained["items"][0]
+    sim = api.get(f"/api/v1/records/{first['library_id']}/{first['record_id']}/similar", params={"k": 3})
+    assert sim.status_code == 200 and sim.json()["items"]
+    new = api.get("/api/v1/patrons/P0001/new-arrivals", params={"k": 3, "available_only": "true"})
+    assert new.status_code == 200, new.text
+    assert_problem(api.get("/api/v1/records/tv-bacgiang/no-such-book/similar"), 404)
