@@ -22,6 +22,11 @@ def _fold_tok(tok: str) -> str:
     return fold_normalized(tok)
 
 
+# The window is sought in the first characters of a document only: a passage is shorter, and a
+# record's metadata text (title, authors, subjects, then the summary) has its best words early; a
+# 10,000-character summary took 1.3 ms per hit to scan whole.
+SNIPPET_SCAN_CHARS = 3000
+
 _SENT_RE = re.compile(r"(?<=[.!?…;:])\s+|\n+")
 
 
@@ -65,28 +70,37 @@ def make_snippet(text: str, terms: dict[str, float], max_words: int = 40) -> str
     text = unicodedata.normalize("NFC", text).strip()
     if not text:
         return ""
+    full_len = len(text)
+    text = text[:SNIPPET_SCAN_CHARS]
     spans = _sentences(text)
-    toks = [TOKEN_RE.findall(fold_normalized(text[a:b])) for a, b in spans]
+    # the folded tokens of each sentence: one pass over the text, each distinct word folded once
+    toks: list[list[str]] = [[] for _ in spans]
+    i = 0
+    for m in TOKEN_RE.finditer(text):
+        while i + 1 < len(spans) and m.start() >= spans[i + 1][0]:
+            i += 1
+        toks[i].append(_fold_tok(m.group(0)))
+    lens = [len(t) for t in toks]
+    hits = [{t for t in ts if t in terms} for ts in toks]  # the query terms each sentence holds
     best, best_score = (0, 1), -1.0
     for i in range(len(spans)):
         seen: set[str] = set()
         words = 0
         score = 0.0
         for j in range(i, len(spans)):
-            if j > i and words + len(toks[j]) > max_words:
+            if j > i and words + lens[j] > max_words:
                 break
-            words += len(toks[j])
-            for t in toks[j]:
-                if t in terms and t not in seen:
-                    seen.add(t)
-                    score += terms[t]
+            words += lens[j]
+            for t in hits[j] - seen:
+                seen.add(t)
+                score += terms[t]
             if score > best_score + 1e-9:
                 best, best_score = (i, j + 1), score
     a, b = spans[best[0]][0], spans[best[1] - 1][1]
     window = text[a:b]
     words = window.split()
     prefix = "… " if a > 0 else ""
-    suffix = " …" if b < len(text) else ""
+    suffix = " …" if b < full_len else ""
     if len(words) > max_words:  # one very long sentence: cut around the first match
         ftoks = [_fold_tok(w) for w in words]
         first = next((i for i, w in enumerate(ftoks) if any(t in terms for t in TOKEN_RE.findall(w))), 0)

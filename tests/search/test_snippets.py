@@ -28,3 +28,12 @@ def test_long_sentence_is_cut_around_match():
     words = ["từ"] * 200 + ["Bắc", "Giang"] + ["chữ"] * 200
     snip = make_snippet(" ".join(words), {"bac": 1.0, "giang": 1.0}, max_words=20)
     assert "<mark>Bắc Giang</mark>" in snip and len(snip.split()) < 30
+
+
+def test_a_huge_text_gives_a_short_snippet_from_its_head():
+    head = "Nuôi ong mật ở Yên Thế. " * 20
+    text = head + "Đoạn giữa nói về cây vải thiều. " * 20000  # ~680,000 characters
+    snip = make_snippet(text, {"ong": 2.0, "mat": 1.0})
+    assert "<mark>ong mật</mark>" in snip
+    assert snip.endswith(" …")
+    assert len(snip) < 600
