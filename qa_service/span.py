@@ -1,5 +1,9 @@
 """Short answer spans from a supporting sentence, by question type.
 
+With a fitted model (``calibration.json`` → "span") a listwise ranker over candidate word spans
+chooses the answer (see :class:`SpanModel`, below); the rules described next are its fallback and
+one of its features.
+
 Candidates are the sentence's runs of words that the question does not contain (the answer is
 what the sentence adds to the question), typed with underthesea NER/POS for people and places and
 with patterns for times and quantities. The candidate of the expected type closest to the words
@@ -229,3 +233,307 @@ def yes_no(sentence: str) -> str | None:
     if _NEG_RE.search(low):
         return "Không"
     return "Có"
+
+
+# --- learned span ranking --------------------------------------------------------------------
+# Candidates are the word sequences (underthesea words) of up to ``MAX_SPAN_WORDS`` inside one
+# punctuation-free segment of the supporting sentence. Each gets features of its form (length,
+# POS, NER, capitals, digits, time/number patterns, crossed with the question type), of its overlap
+# with the question, and of its context: how well the words around it match the words around the
+# question's interrogative ("đánh bại đội nào trong …" ↔ "đánh bại <span> trong …"). A linear
+# listwise model over these (``calibration.json`` → "span", fitted by ``bench/qa_quality.py --fit``)
+# picks the span; the rules above remain the fallback and one of the features.
+
+MAX_SPAN_WORDS = 10
+_SEG_BREAK = frozenset(',;:()[]"“”«».!?…')
+_WH_RE = re.compile(
+    r"\b(ai|gì|nào|đâu|bao nhiêu|bao giờ|bao lâu|bao xa|mấy|khi nào|thế nào|tại sao|vì sao|sao)\b", re.I
+)
+_POS_GROUPS = ("N", "Np", "M", "V", "A", "E", "C", "R", "P", "L", "Nc", "X")
+_QTYPES = ("person", "time", "place", "number", "definition", "other")
+_FUNCTION_POS = frozenset(["E", "C", "CC", "R", "T", "L", "P"])
+
+
+def _pos_onehot(prefix: str, tag: str) -> dict[str, float]:
+    t = tag if tag in _POS_GROUPS else ("N" if tag.startswith("N") else "X")
+    return {f"{prefix}_{g}": float(t == g) for g in _POS_GROUPS}
+
+
+def _type_names() -> list[str]:
+    return [
+        "has_digit",
+        "year",
+        "time_pat",
+        "num_pat",
+        "per",
+        "loc_org",
+        "misc",
+        "np",
+        "cap",
+        "ent_exact",
+        "head_match",
+        "pat_exact",
+    ]
+
+
+SPAN_FEATURES: tuple[str, ...] = tuple(
+    [f"len_{b}" for b in ("1", "2", "3", "45", "68", "9p")]
+    + ["q_overlap", "q_content_in", "edge_first", "edge_last"]
+    + [f"first_{g}" for g in _POS_GROUPS]
+    + [f"last_{g}" for g in _POS_GROUPS]
+    + ["np_start", "chunk_end", "seg_start", "seg_end", "left_q", "right_q", "near_q", "seg_cov"]
+    + ["left_ctx", "right_ctx", "left_adj", "right_adj", "after_la", "rule_f1", "sent_pos", "all_cap_words"]
+    + ["seg_has_q", "crosses_pattern", "full_np", "full_ent"]
+    + [f"prev_{g}" for g in _POS_GROUPS]
+    + [f"next_{g}" for g in (*_POS_GROUPS, "CH", "END")]
+    + [f"{t}_len_{b}" for t in _QTYPES for b in ("1", "2", "3", "45", "68", "9p")]
+    + [f"{t}_{n}" for t in _QTYPES for n in _type_names()]
+)
+
+
+@dataclass
+class SpanCandidate:
+    text: str
+    start: int
+    end: int
+    features: dict[str, float]
+    score: float = 0.0
+
+
+def wh_context(question: str) -> tuple[set[str], set[str], str | None, str | None, str | None]:
+    """Folded syllables just left and right of the question's interrogative, and the noun that the
+    interrogative asks about ("đội" in "đội nào")."""
+    q = normalize(question)
+    syl = syllables(q)
+    low = " ".join(syl)
+    m = _WH_RE.search(low)
+    if not m:
+        return set(), set(), None, None, None
+    left = syllables(low[: m.start()])
+    right = syllables(low[m.end() :])
+    stop = {fold(w) for w in QUESTION_STOP}
+    lset = {fold(w) for w in left[-4:] if fold(w) not in stop}
+    rset = {fold(w) for w in right[:4] if fold(w) not in stop}
+    head = fold(left[-1]) if left and m.group(1) in ("nào", "gì") and fold(left[-1]) not in stop else None
+    ladj = fold(left[-1]) if left else None
+    radj = fold(right[0]) if right else None
+    return lset, rset, head, ladj, radj
+
+
+def span_candidates(sentence: str, question: str, qtype: QuestionType) -> list[SpanCandidate]:
+    sentence = normalize(sentence)
+    toks = []  # (start, end, word, pos, chunk, ent)
+    pos = 0
+    for word, tag, chunk, ent in _ner(sentence):
+        i = sentence.find(word, pos)
+        if i < 0:
+            continue
+        toks.append((i, i + len(word), word, tag, chunk, ent))
+        pos = i + len(word)
+    if not toks:
+        return []
+    q_syl = syllables(question)
+    q_all = {fold(w) for w in q_syl}
+    stop = {fold(w) for w in QUESTION_STOP}
+    q_content = {w for w in q_all if w not in stop}
+    lctx, rctx, head, ladj, radj = wh_context(question)
+    rule = extract_short_answer(sentence, question, qtype) if qtype != "yesno" else None
+    qt = qtype if qtype in _QTYPES else "other"
+
+    tok_syl = [[fold(s) for s in syllables(t[2])] for t in toks]
+    in_q = [bool(s) and all(x in q_all for x in s) for s in tok_syl]
+    function = [bool(s) and all(x in stop or x in _EDGE_STOP for x in s) for s in tok_syl]
+    has_qc = [any(x in q_content for x in s) for s in tok_syl]
+    qc_idx = [i for i, h in enumerate(has_qc) if h]
+    # segments split at punctuation
+    segs: list[tuple[int, int]] = []
+    s0 = 0
+    for i, t in enumerate(toks + [(0, 0, ".", "CH", "O", "O")]):
+        if t[2] in _SEG_BREAK or (t[3] == "CH" and t[2] not in ("-", "–", "&", "/", "'", "%")):
+            if i > s0:
+                segs.append((s0, i))
+            s0 = i + 1
+    n_tok = len(toks)
+    tm = [(m.start(), m.end()) for m in _TIME_RE.finditer(sentence)]
+    nm = [(m.start(2), m.end(2)) for m in _NUMBER_RE.finditer(sentence)]
+    ent_spans: set[tuple[int, int]] = set()
+    cur = None
+    for i, t in enumerate(toks):
+        if t[5].startswith("B-"):
+            if cur is not None:
+                ent_spans.add((cur, i))
+            cur = i
+        elif t[5] == "O" and cur is not None:
+            ent_spans.add((cur, i))
+            cur = None
+    if cur is not None:
+        ent_spans.add((cur, n_tok))
+
+    def ctx_set(a: int, b: int) -> set[str]:
+        return {x for s in tok_syl[max(0, a) : max(0, b)] for x in s}
+
+    out: list[SpanCandidate] = []
+    for sa, sb in segs:
+        seg_cov = sum(has_qc[sa:sb]) / max(1, len(q_content))
+        for i in range(sa, sb):
+            if in_q[i] or function[i] or toks[i][3] in _FUNCTION_POS:
+                continue
+            for j in range(i + 1, min(sb, i + MAX_SPAN_WORDS) + 1):
+                last = toks[j - 1]
+                if in_q[j - 1] or function[j - 1] or last[3] in _FUNCTION_POS and j - 1 > i:
+                    continue
+                cs, ce = toks[i][0], last[1]
+                text = sentence[cs:ce]
+                syl = [x for s in tok_syl[i:j] for x in s]
+                n = len(syl)
+                words = text.split()
+                f: dict[str, float] = dict.fromkeys(SPAN_FEATURES, 0.0)
+                f[
+                    "len_1"
+                    if n == 1
+                    else "len_2"
+                    if n == 2
+                    else "len_3"
+                    if n == 3
+                    else "len_45"
+                    if n <= 5
+                    else "len_68"
+                    if n <= 8
+                    else "len_9p"
+                ] = 1.0
+                f["q_overlap"] = sum(x in q_all for x in syl) / max(1, n)
+                f["q_content_in"] = float(any(has_qc[i:j]))
+                f["edge_first"] = float(fold(words[0].lower()) in _EDGE_STOP)
+                f["edge_last"] = float(fold(words[-1].lower()) in _EDGE_STOP)
+                f.update(_pos_onehot("first", toks[i][3]))
+                f.update(_pos_onehot("last", last[3]))
+                f["np_start"] = float(toks[i][4] == "B-NP")
+                f["chunk_end"] = float(j >= n_tok or not toks[j][4].startswith("I-"))
+                f["seg_start"] = float(i == sa)
+                f["seg_end"] = float(j == sb)
+                f["left_q"] = float(i > 0 and has_qc[i - 1])
+                f["right_q"] = float(j < n_tok and has_qc[j])
+                d = min((min(abs(k - i), abs(k - (j - 1))) for k in qc_idx), default=20)
+                f["near_q"] = 1.0 / (1.0 + d)
+                f["seg_cov"] = seg_cov
+                left_words = ctx_set(i - 4, i)
+                right_words = ctx_set(j, j + 4)
+                f["left_ctx"] = len(left_words & lctx) / max(1, len(lctx)) if lctx else 0.0
+                f["right_ctx"] = len(right_words & rctx) / max(1, len(rctx)) if rctx else 0.0
+                f["left_adj"] = float(ladj is not None and i > 0 and ladj in tok_syl[i - 1])
+                f["right_adj"] = float(radj is not None and j < n_tok and radj in tok_syl[j])
+                f["seg_has_q"] = float(seg_cov > 0)
+                pats = tm + nm
+                f["crosses_pattern"] = float(any(a < cs < b or a < ce < b for a, b in pats))
+                f["full_np"] = f["np_start"] * f["chunk_end"]
+                f["full_ent"] = float((i, j) in ent_spans and toks[i][5] != "O")
+                if i > 0:
+                    f.update(_pos_onehot("prev", toks[i - 1][3]))
+                if j < n_tok:
+                    if toks[j][3] == "CH":
+                        f["next_CH"] = 1.0
+                    else:
+                        f.update(_pos_onehot("next", toks[j][3]))
+                else:
+                    f["next_END"] = 1.0
+                for b in ("1", "2", "3", "45", "68", "9p"):
+                    f[f"{qt}_len_{b}"] = f[f"len_{b}"]
+                f["after_la"] = float(i > 0 and fold(toks[i - 1][2].lower()) in ("la", "goi la", "tuc la"))
+                f["rule_f1"] = _overlap_f1(text, rule) if rule else 0.0
+                f["sent_pos"] = i / max(1, n_tok)
+                caps = [w for w in words if w[:1].isupper()]
+                f["all_cap_words"] = float(len(caps) == len(words))
+                ents = [t[5][2:] for t in toks[i:j]]
+                typ = {
+                    "has_digit": float(any(ch.isdigit() for ch in text)),
+                    "year": float(bool(_YEAR4_RE.search(text))),
+                    "time_pat": float(any(a <= cs and ce <= b or cs <= a and b <= ce for a, b in tm)),
+                    "num_pat": float(any(a <= cs and ce <= b or cs <= a and b <= ce for a, b in nm)),
+                    "per": ents.count("PER") / (j - i),
+                    "loc_org": (ents.count("LOC") + ents.count("ORG")) / (j - i),
+                    "misc": ents.count("MISC") / (j - i),
+                    "np": sum(t[3] == "Np" for t in toks[i:j]) / (j - i),
+                    "cap": len(caps) / len(words),
+                    "ent_exact": float((i, j) in ent_spans),
+                    "pat_exact": float((cs, ce) in set(tm) or (cs, ce) in set(nm)),
+                    "head_match": float(
+                        head is not None and (syl[:1] == [head] or (i > 0 and tok_syl[i - 1][-1:] == [head]))
+                    ),
+                }
+                for k, v in typ.items():
+                    f[f"{qt}_{k}"] = v
+                out.append(SpanCandidate(text.rstrip(".!?"), cs, ce, f))
+    return out
+
+
+_YEAR4_RE = re.compile(r"\b(1\d{3}|20\d{2})\b")
+
+
+def _overlap_f1(a: str, b: str) -> float:
+    x = [fold(w) for w in syllables(a)]
+    y = [fold(w) for w in syllables(b)]
+    if not x or not y:
+        return 0.0
+    common = sum(min(x.count(w), y.count(w)) for w in set(x))
+    if not common:
+        return 0.0
+    p, r = common / len(x), common / len(y)
+    return 2 * p * r / (p + r)
+
+
+def span_matrix(cands: list[SpanCandidate]):
+    import numpy as np
+
+    return np.array([[c.features[k] for k in SPAN_FEATURES] for c in cands], dtype=np.float64)
+
+
+class SpanModel:
+    """Scores span candidates with fitted weights (``calibration.json`` → "span"); without them
+    the rule-based :func:`extract_short_answer` is used.
+
+    ``sentence_weight`` (fitted too) lets the best span's score re-order the top ``rerank_top``
+    sentences: a sentence that holds a good answer of the expected type beats a slightly better
+    lexical match that holds none."""
+
+    def __init__(self, weights=None, sentence_weight: float | None = None, rerank_top: int = 3) -> None:
+        cal = {}
+        if weights is None:
+            from qa_service.rerank import Weights, load_calibration
+
+            cal = load_calibration().get("span", {})
+            if cal.get("features") == list(SPAN_FEATURES):
+                weights = Weights.from_json(cal["weights"])
+            else:
+                cal = {}
+        self.weights = weights
+        self.sentence_weight = float(cal.get("sentence_weight", 0.0)) if sentence_weight is None else sentence_weight
+        self.rerank_top = rerank_top
+
+    def scored(self, sentence: str, question: str, qtype: QuestionType) -> tuple[str | None, float]:
+        """The best span and its logit (-inf when there is no candidate or no fitted model)."""
+        if qtype == "yesno":
+            return yes_no(sentence), float("-inf")
+        if self.weights is None:
+            return extract_short_answer(sentence, question, qtype), float("-inf")
+        cands = span_candidates(sentence, question, qtype)
+        if not cands:
+            return extract_short_answer(sentence, question, qtype), float("-inf")
+        scores = self.weights.logit(span_matrix(cands))
+        b = int(scores.argmax())
+        return cands[b].text, float(scores[b])
+
+    def best(self, sentence: str, question: str, qtype: QuestionType) -> str | None:
+        return self.scored(sentence, question, qtype)[0]
+
+    def rerank(self, question: str, qtype: QuestionType, cands: list) -> list:
+        """Re-order the top sentences by sentence score + ``sentence_weight`` x best span logit;
+        each of them keeps its best span in ``.short``."""
+        if self.weights is None or qtype == "yesno" or self.sentence_weight <= 0 or len(cands) < 2:
+            return cands
+        top = cands[: self.rerank_top]
+        joint = []
+        for c in top:
+            c.short, logit = self.scored(c.text, question, qtype)
+            joint.append(c.score + self.sentence_weight * (logit if logit > float("-inf") else -20.0))
+        order = sorted(range(len(top)), key=lambda i: -joint[i])
+        return [top[i] for i in order] + cands[self.rerank_top :]
