@@ -151,15 +151,54 @@ def members_for(split: corpora.Split, use_emb: bool) -> list[dict]:
     m: list[dict] = [{"backend": "linear"}, {"backend": "knn", "params": {"representation": "tfidf"}}]
     if use_emb:
         m.append({"backend": "knn", "params": {"representation": "embedding"}})
+        m.append({"backend": "emb-linear"})
         if not split.name.startswith("ddc"):
             m.append({"backend": "labels"})
     return m
 
 
+def ensemble_params(split: corpora.Split, use_emb: bool) -> dict:
+    """Cross-fitted stacking (5 folds: 6 trainings per member) where training is cheap (Vinabook); the
+    LoC sets keep the single 15% validation split so that the bench (LCSH ridge on 6,000 records, DDC
+    SVMs with up to 608 classes, on 2 shared cores) stays within its time."""
+    p: dict = {"members": members_for(split, use_emb)}
+    if split.name == "vinabook":
+        p["stack_folds"] = 5
+    return p
+
+
+def measure_latency(ens, split: corpora.Split, encoder, n: int) -> tuple[list[float], list[float]]:
+    """Single-record suggest latency on the service's path (``Project.suggest_batch``: scores, sources,
+    labels), one record per call. The embedding cache is bypassed, since a new record is not in it (the
+    test texts were cached by the batch scoring above). Returns the latencies (ms) and the load average."""
+    from subjects.project import Project, ProjectConfig
+
+    saved = [(b, b.context) for b in (ens, *ens.members)]
+    if encoder is not None:
+        raw = getattr(encoder, "inner", encoder)
+        for b, ctx in saved:
+            b.context = {**ctx, "encoder": raw}
+    try:
+        proj = Project(ProjectConfig(split.name, split.vocab.id, language=split.vocab.languages[0]), split.vocab, ens)
+        docs = split.test[: n + 1]
+        if not docs:
+            return [], list(os.getloadavg())
+        proj.suggest_batch([docs[0].text], 10)  # warm-up (first-call allocations)
+        lat = []
+        for d in docs[1:]:
+            t = time.perf_counter()
+            proj.suggest_batch([d.text], 10)
+            lat.append(1000 * (time.perf_counter() - t))
+        return lat, [round(x, 2) for x in os.getloadavg()]
+    finally:
+        for b, ctx in saved:
+            b.context = ctx
+
+
 def run_ours(split: corpora.Split, encoder, use_emb: bool, latency_docs: int) -> dict:
     labels = list(split.vocab.concepts)
     ctx = {"encoder": encoder, "label_texts": {u: c.all_labels() for u, c in split.vocab.concepts.items()}}
-    ens = get_backend_class("ensemble")(labels, {"members": members_for(split, use_emb)}, **ctx)
+    ens = get_backend_class("ensemble")(labels, ensemble_params(split, use_emb), **ctx)
     t0 = time.time()
     ens.train(split.train)
     train_s = time.time() - t0
@@ -185,17 +224,15 @@ def run_ours(split: corpora.Split, encoder, use_emb: bool, latency_docs: int) ->
     for m, mat in zip(ens.members, mats, strict=True):
         results[m.name] = evaluate(gold, top(mat))
     batch_ms = 1000 * (time.time() - t0) / len(texts)
-    lat = []
-    for d in split.test[:latency_docs]:
-        t = time.perf_counter()
-        ens.suggest(d.text, 10)
-        lat.append(1000 * (time.perf_counter() - t))
+    lat, load = measure_latency(ens, split, encoder, latency_docs)
     return {
         "metrics": results,
         "train_s": round(train_s, 1),
         "batch_ms_per_doc": round(batch_ms, 2),
         "p50_ms": round(float(np.percentile(lat, 50)), 1) if lat else None,
         "p95_ms": round(float(np.percentile(lat, 95)), 1) if lat else None,
+        "latency_docs": len(lat),
+        "load_avg_1_5_15": load,
         "embeddings": use_emb,
     }
 
@@ -277,6 +314,7 @@ def main() -> int:
             "train_s": ours[n]["train_s"],
             "p95_ms": ours[n]["p95_ms"],
             "p50_ms": ours[n]["p50_ms"],
+            "latency_load_avg": ours[n].get("load_avg_1_5_15"),
             "embeddings": ours[n]["embeddings"],
             "annif": {k: {m: round(v[m], 4) for m in REPORT} for k, v in annif.items()},
         }
@@ -293,7 +331,10 @@ def main() -> int:
                     f"  {metric}: thuvien {me[metric]:.4f} vs annif best {best:.4f} ({best_name}) "
                     f"ratio {me[metric] / best if best else float('nan'):.3f}"
                 )
-        print(f"  suggest latency single record: p50 {ours[n]['p50_ms']} ms, p95 {ours[n]['p95_ms']} ms")
+        print(
+            f"  suggest latency single record ({ours[n].get('latency_docs')} records, uncached encoder): "
+            f"p50 {ours[n]['p50_ms']} ms, p95 {ours[n]['p95_ms']} ms, load average {ours[n].get('load_avg_1_5_15')}"
+        )
         summary["sets"][n] = entry
     print(json.dumps(summary, ensure_ascii=False))
     return 0

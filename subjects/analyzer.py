@@ -52,6 +52,18 @@ def make_vectorizer(max_features: int = 400_000, char: bool = True, min_df: int 
     return FeatureUnion(parts)
 
 
+def transform(vectorizer, texts):
+    """``vectorizer.transform(texts)``; a :class:`FeatureUnion` of our own (no weights) is applied part by
+    part and stacked, which is what it computes, without its per-call dispatch and output checks."""
+    import scipy.sparse as sp
+    from sklearn.pipeline import FeatureUnion
+
+    if isinstance(vectorizer, FeatureUnion) and not vectorizer.transformer_weights:
+        parts = [t.transform(texts) for _, t in vectorizer.transformer_list if t not in ("drop", None)]
+        return parts[0].tocsr() if len(parts) == 1 else sp.hstack(parts, format="csr")
+    return vectorizer.transform(texts)
+
+
 def l2_rows(x):
     """Row-normalise a sparse matrix."""
     from sklearn.preprocessing import normalize as _norm

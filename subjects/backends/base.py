@@ -87,6 +87,19 @@ class Backend(ABC):
                     cols.append(j)
         return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(docs), len(self.labels)))
 
+    def _csr_T(self, attr: str):
+        """The transpose of sparse matrix ``self.<attr>`` as float32 CSR, built once per matrix object.
+
+        ``q @ M.T`` with a CSC transpose makes scipy convert ``M.T`` to CSR on every call (tens of ms for a
+        training matrix); this keeps the converted one until ``self.<attr>`` is replaced."""
+        m = getattr(self, attr)
+        key = f"_cache_T_{attr}"
+        hit = self.__dict__.get(key)
+        if hit is None or hit[0] is not m:
+            hit = (m, m.T.tocsr().astype(np.float32))
+            self.__dict__[key] = hit
+        return hit[1]
+
     def add_labels(self, uris: Sequence[str]) -> None:
         for u in uris:
             if u not in self.label_index:
@@ -94,7 +107,8 @@ class Backend(ABC):
                 self.labels.append(u)
 
     def state(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "context"}
+        """What is pickled: everything but the context and derived caches (attributes named ``_cache_*``)."""
+        return {k: v for k, v in self.__dict__.items() if k != "context" and not k.startswith("_cache_")}
 
     def save(self, path: Path) -> None:
         atomic_write_pickle(path, self.state())

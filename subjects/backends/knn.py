@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from subjects.analyzer import make_vectorizer, prepare
+from subjects.analyzer import make_vectorizer, prepare, transform
 from subjects.backends.base import Backend, register
 from subjects.embedding import embed_view
 from subjects.types import Document
@@ -37,14 +37,20 @@ class KnnBackend(Backend):
             raise RuntimeError("the kNN backend needs an encoder in its context")
         return enc
 
-    def _vectors(self, texts: Sequence[str], fit: bool = False):
+    @property
+    def uses_query_vectors(self) -> bool:
+        return self.params["representation"] == "embedding"
+
+    def _vectors(self, texts: Sequence[str], fit: bool = False, query_vectors: np.ndarray | None = None):
         if self.params["representation"] == "embedding":
+            if query_vectors is not None:
+                return np.asarray(query_vectors, np.float32)
             return np.asarray(self.encoder.encode_queries([embed_view(t) for t in texts]), np.float32)
         prepared = [prepare(t, segment=self.params["segment"]) for t in texts]
         if fit:
             self.vectorizer = make_vectorizer(char=False, min_df=1)
             return self.vectorizer.fit_transform(prepared).tocsr()
-        return self.vectorizer.transform(prepared).tocsr()
+        return transform(self.vectorizer, prepared).tocsr()
 
     def train(self, docs: Sequence[Document]) -> None:
         docs = [d for d in docs if d.subjects]
@@ -52,27 +58,31 @@ class KnnBackend(Backend):
         self.Y = self._targets(docs)
         self.trained = True
 
-    def neighbours(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        Q = self._vectors(texts)
-        S = Q @ self.V.T
-        S = S.toarray() if sp.issparse(S) else np.asarray(S)
+    def neighbours(
+        self, texts: Sequence[str], query_vectors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        Q = self._vectors(texts, query_vectors=query_vectors)
+        S = (Q.astype(np.float32) @ self._csr_T("V")).toarray() if sp.issparse(Q) else np.asarray(Q @ self.V.T)
         k = min(self.params["k"], S.shape[1])
         idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
         sims = np.take_along_axis(S, idx, axis=1)
         return idx, sims
 
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
+    def scores(self, texts: Sequence[str], query_vectors: np.ndarray | None = None) -> np.ndarray:
+        """``query_vectors``: the texts' e5 query embeddings when the caller already has them."""
         self._check()
-        idx, sims = self.neighbours(texts)
+        idx, sims = self.neighbours(texts, query_vectors)
         w = np.exp((sims - sims.max(axis=1, keepdims=True)) / self.params["temperature"])
         w[sims <= 0] = 0
         w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-        out = np.zeros((len(texts), len(self.labels)), np.float32)
-        Y = self.Y
-        for r in range(len(texts)):
-            votes = sp.csr_matrix(w[r][None, :]) @ Y[idx[r]]
-            row = votes.toarray().ravel()
-            out[r, : len(row)] = row
+        n, k = idx.shape
+        # one sparse (texts x neighbours) weight matrix times the neighbours' subjects: all texts at once
+        W = sp.csr_matrix(
+            (w.astype(np.float32).ravel(), idx.ravel(), np.arange(0, n * k + 1, k)), shape=(n, self.Y.shape[0])
+        )
+        votes = (W @ self.Y).toarray()
+        out = np.zeros((n, len(self.labels)), np.float32)
+        out[:, : votes.shape[1]] = votes
         return out
 
     def learn(self, docs: Sequence[Document]) -> None:

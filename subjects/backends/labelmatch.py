@@ -38,16 +38,22 @@ class LabelMatchBackend(Backend):
         self.E = np.asarray(enc.encode_passages(strings), np.float32) if strings else np.zeros((0, 1), np.float32)
         self.trained = True
 
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
+    uses_query_vectors = True
+
+    def scores(self, texts: Sequence[str], query_vectors: np.ndarray | None = None) -> np.ndarray:
+        """``query_vectors``: the texts' e5 query embeddings when the caller already has them."""
         self._check()
         out = np.zeros((len(texts), len(self.labels)), np.float32)
-        if len(self.owners) == 0:
+        if len(self.owners) == 0 or not len(texts):
             return out
-        Q = np.asarray(self.context["encoder"].encode_queries([embed_view(t) for t in texts]), np.float32)
-        S = Q @ self.E.T
+        Q = query_vectors
+        if Q is None:
+            Q = np.asarray(self.context["encoder"].encode_queries([embed_view(t) for t in texts]), np.float32)
         floor = self.params["floor"]
-        for r in range(len(texts)):
-            np.maximum.at(out[r], self.owners, np.clip((S[r] - floor) / (1 - floor), 0, 1))
+        S = np.clip((Q @ self.E.T - floor) / (1 - floor), 0, 1)
+        # owners ascend (labels of one concept are consecutive): a concept's score is the max over its run
+        starts = np.flatnonzero(np.r_[True, self.owners[1:] != self.owners[:-1]])
+        out[:, self.owners[starts]] = np.maximum.reduceat(S, starts, axis=1)
         return out
 
     def learn(self, docs: Sequence[Document]) -> None:

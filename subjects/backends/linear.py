@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from subjects.analyzer import l2_rows, make_vectorizer, prepare
+from subjects.analyzer import l2_rows, make_vectorizer, prepare, transform
 from subjects.backends.base import Backend, register
 from subjects.types import Document
 
@@ -41,7 +41,7 @@ class LinearBackend(Backend):
 
     def _X(self, texts: Sequence[str]):
         mc = self.params["max_chars"]
-        return l2_rows(self.vectorizer.transform([prepare(t, segment=self.params["segment"])[:mc] for t in texts]))
+        return l2_rows(transform(self.vectorizer, [prepare(t, segment=self.params["segment"])[:mc] for t in texts]))
 
     def train(self, docs: Sequence[Document]) -> None:
         docs = [d for d in docs if d.subjects]
@@ -114,13 +114,15 @@ class LinearBackend(Backend):
         self.b[classes] = icpt
 
     def raw(self, texts: Sequence[str]) -> np.ndarray:
-        Q = self._X(texts)
+        # float32 throughout: a float64 query would make numpy upcast the (n_train, n_labels) dual weights
+        # on every call, which costs more than the product itself
+        Q = self._X(texts).astype(np.float32)
         if self.primal:
-            S = 1.0 / (1.0 + np.exp(-2.0 * ((Q @ self.W.T).toarray() + self.b[None, :])))
+            S = 1.0 / (1.0 + np.exp(-2.0 * ((Q @ self._csr_T("W")).toarray() + self.b[None, :])))
         else:
-            S = np.asarray((Q @ self.X.T).toarray() @ self.A)
+            S = (Q @ self._csr_T("X")).toarray() @ self.A
         if self.X_learned.shape[0]:
-            S = _pad(S, self.A_learned.shape[1]) + (Q @ self.X_learned.T).toarray() @ self.A_learned
+            S = _pad(S, self.A_learned.shape[1]) + (Q @ self._csr_T("X_learned")).toarray() @ self.A_learned
         return _pad(S, len(self.labels))
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
