@@ -100,6 +100,14 @@ class Backend(ABC):
             self.__dict__[key] = hit
         return hit[1]
 
+    def _learnable(self, docs: Sequence[Document]) -> list[Document]:
+        """The start of every ``learn``: a trained model, the documents that carry subjects, and their
+        subjects added to the labels."""
+        self._check()
+        docs = [d for d in docs if d.subjects]
+        self.add_labels([u for d in docs for u in d.subjects])
+        return docs
+
     def add_labels(self, uris: Sequence[str]) -> None:
         for u in uris:
             if u not in self.label_index:

@@ -57,11 +57,9 @@ class EmbeddingLinearBackend(Backend):
         return out
 
     def learn(self, docs: Sequence[Document]) -> None:
-        self._check()
-        docs = [d for d in docs if d.subjects]
+        docs = self._learnable(docs)
         if not docs:
             return
-        self.add_labels([u for d in docs for u in d.subjects])
         self.E = np.vstack([self.E, self._embed([d.text for d in docs])])
         self.docs_subjects = self.docs_subjects + [Document("", list(d.subjects)) for d in docs]
         self._fit()

@@ -86,11 +86,9 @@ class KnnBackend(Backend):
         return out
 
     def learn(self, docs: Sequence[Document]) -> None:
-        self._check()
-        docs = [d for d in docs if d.subjects]
+        docs = self._learnable(docs)
         if not docs:
             return
-        self.add_labels([u for d in docs for u in d.subjects])
         V = self._vectors([d.text for d in docs])
         self.V = sp.vstack([self.V, V]).tocsr() if sp.issparse(self.V) else np.vstack([self.V, V])
         Y = self.Y

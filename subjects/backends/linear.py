@@ -130,11 +130,9 @@ class LinearBackend(Backend):
         return np.clip(self.raw(texts), 0.0, 1.0).astype(np.float32)
 
     def learn(self, docs: Sequence[Document]) -> None:
-        self._check()
-        docs = [d for d in docs if d.subjects]
+        docs = self._learnable(docs)
         if not docs:
             return
-        self.add_labels([u for d in docs for u in d.subjects])
         Xn = self._X([d.text for d in docs]).astype(np.float32)
         Yn = self._targets(docs).toarray() / (1.0 + self.params["lambda"])
         self.X_learned = sp.vstack([self.X_learned, Xn]).tocsr()
