@@ -75,7 +75,7 @@ def top_candidates(
     if isinstance(model, ALS):  # exact top n without scoring the long tail (see recommender.als)
         idx, vals = model.top_items(histories, n, allowed)
         return idx, _normalise(vals)
-    if isinstance(model, Content) and sp.issparse(model.vectors):  # per patron, sparse or one pass
+    if isinstance(model, Content):  # sparse: posting lists or one pass; dense: inverted-file index
         idx, vals = model.top_items(histories, n, allowed)
         return idx, _normalise(vals)
     if isinstance(model, ItemKNN):

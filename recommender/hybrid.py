@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from recommender.base import Filters, Model, Reason, Recommendation, history_matrix
 from recommender.candidates import fuse_candidates, rank, weight_vector
+from recommender.content import Content
 from recommender.interactions import Interactions
 
 #: history-length buckets: a patron with n known loans uses the first bucket whose bound is >= n
@@ -117,7 +118,7 @@ class Hybrid(Model):
             for name, js in groups.items():
                 rs = self.components[name].explain_many(history, [int(items[j]) for j in js])
                 for j, r in zip(js, rs, strict=True):
-                    if name == "content" and self.item_counts_[int(items[j])] == 0:
+                    if isinstance(self.components[name], Content) and self.item_counts_[int(items[j])] == 0:
                         r = Reason("new_similar", r.anchor)
                     out[j] = r
             return out
@@ -129,7 +130,7 @@ class Hybrid(Model):
             return Reason("popular")
         best = names[int(np.argmax(contrib))]
         r = self.components[best].explain(history, item)
-        if best == "content" and self.item_counts_[item] == 0:
+        if isinstance(self.components[best], Content) and self.item_counts_[item] == 0:
             return Reason("new_similar", r.anchor)
         return r
 

@@ -53,6 +53,10 @@ def _save_component(name: str, m: Model, d: Path) -> dict[str, Any]:
             sp.save_npz(d / f"{name}.vectors.npz", m.vectors, compressed=False)
         else:
             np.save(d / f"{name}.vectors.npy", m.vectors)
+            if m.ann_ is not None:  # the inverted-file search index, as faiss serialises it (bytes)
+                import faiss
+
+                np.save(d / f"{name}.ivf.npy", faiss.serialize_index(m.ann_))
         return {"class": "content", "sparse": bool(sp.issparse(m.vectors))}
     raise TypeError(f"cannot save a {type(m).__name__}")
 
@@ -76,6 +80,10 @@ def _load_component(name: str, spec: dict[str, Any], d: Path, item_ids: np.ndarr
     elif cls == "content":
         vec = sp.load_npz(d / f"{name}.vectors.npz").tocsr() if spec["sparse"] else np.load(d / f"{name}.vectors.npy")
         m = Content(vec)
+        if (d / f"{name}.ivf.npy").is_file():
+            import faiss
+
+            m.ann_ = faiss.deserialize_index(np.load(d / f"{name}.ivf.npy"))
     else:
         raise ValueError(f"unknown component class {cls!r} in {d}")
     m.item_ids = item_ids

@@ -1,7 +1,9 @@
 """Train a versioned hybrid from the loans store (and the catalogue's records), and save it.
 
 Steps: retention -> interactions over (borrowed items ∪ catalogue records) -> content vectors
-(TF-IDF of title/authors/subjects, stacked with record embeddings when an encoder is given) ->
+(with an encoder: the record embeddings of title/authors/subjects, centred, as the ``content``
+component, and TF-IDF of the same fields as a second one, ``content_text``; without one, TF-IDF is
+``content``) ->
 validation split carved from the loans -> fusion weights tuned there -> components refitted on all
 loans -> ``<root>/<version>/`` written atomically.
 """
@@ -16,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from recommender.als import ALS
 from recommender.base import Model
 from recommender.catalogue import ItemCatalogue
-from recommender.content import Content
+from recommender.content import ANN_MIN_ITEMS, Content, build_ann
 from recommender.ease import EASE
-from recommender.features import stack, tfidf, tokens
+from recommender.features import centre, tfidf, tokens
 from recommender.hybrid import DEFAULT_BUCKETS, Hybrid
 from recommender.interactions import Interactions
 from recommender.itemknn import ItemKNN
@@ -40,14 +43,27 @@ def record_text(r) -> str:
 
 
 def components(
-    feats, *, ease_items: int, als_factors: int, als_reg: float, ease_lam: float, n_users: int
+    feats,
+    *,
+    ease_items: int,
+    als_factors: int,
+    als_reg: float,
+    ease_lam: float,
+    n_users: int,
+    text_feats=None,
+    half_life_days: float | None = 365.0,
+    ann=None,
 ) -> dict[str, Model]:
+    """The hybrid's components; ``feats`` feed ``content`` (record embeddings when there are any),
+    ``text_feats`` (TF-IDF beside embeddings) a second content component ``content_text``."""
     comps: dict[str, Model] = {
-        "popularity": Popularity(half_life_days=365.0),
+        "popularity": Popularity(half_life_days=half_life_days),
         "itemknn": ItemKNN(),
         "ease": EASE(lam=ease_lam, max_items=ease_items),
-        "content": Content(feats),
+        "content": Content(feats, ann=ann),
     }
+    if text_feats is not None:
+        comps["content_text"] = Content(text_feats)
     if n_users >= 20:
         comps["als"] = ALS(factors=als_factors, regularization=als_reg, iterations=15)
     return comps
@@ -112,14 +128,25 @@ def train(
     for k in keys:
         r = by_key.get(k)
         docs.append(tokens(r.title, r.authors, r.subjects) if r else [f"id:{k}"])
-    feats = tfidf(docs)
+    feats, text_feats = tfidf(docs), None
     if encoder is not None and by_key:
         texts = [record_text(by_key[k]) if k in by_key else k.split("/", 1)[1] for k in keys]
         dense = np.asarray(encoder.encode_passages(texts), dtype=np.float32)
-        feats = stack(feats, dense, dense_weight=1.0)
+        feats, text_feats = centre(dense), feats
     lap("content_features")
+    # the embeddings' search index depends on the vectors only: built once, shared by both fits
+    ann = build_ann(feats) if not sp.issparse(feats) and feats.shape[0] >= ANN_MIN_ITEMS else None
+    lap("content_index")
     n_users = inter.n_users
-    make = dict(ease_items=ease_items, als_factors=als_factors, als_reg=als_reg, ease_lam=ease_lam, n_users=n_users)
+    make = dict(
+        ease_items=ease_items,
+        als_factors=als_factors,
+        als_reg=als_reg,
+        ease_lam=ease_lam,
+        n_users=n_users,
+        text_feats=text_feats,
+        ann=ann,
+    )
 
     # fusion weights from a validation split carved from the loans
     vtrain, vusers, vheld = validation_split(inter, max_users=4000)
