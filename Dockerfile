@@ -48,6 +48,9 @@ COPY subjects/ subjects/
 COPY models/ models/
 COPY services/ services/
 COPY backup/ backup/
+COPY auth/ auth/
+COPY audit/ audit/
+COPY migrations/ migrations/
 RUN --mount=type=secret,id=pipconf,target=/etc/pip.conf \
     pip install '.[models,ml]' \
  && python -c "import sys, torch; sys.exit('a CUDA torch was pulled in' if torch.version.cuda else 0)"

@@ -15,10 +15,12 @@ Left out: the writer lock and ``server.json`` (they describe a process, not data
 cache (``cache/``, unless asked: it only saves re-embedding time), half-written temporary files and index
 generations that ``CURRENT`` does not name.
 
-The caller holds the data dir's writer lock while :func:`create_backup` runs (``services/gateway/lock.py``):
-no writer changes the files under it. :func:`restore_backup` reads the whole archive and checks every
-checksum before it writes anything, then extracts into a hidden directory beside the target and renames it
-into place, so a failed restore leaves nothing behind.
+Without a server, the caller holds the data dir's writer lock while :func:`create_backup` runs
+(``services/gateway/lock.py``). While a server writes (an online backup), the databases are snapshotted with
+SQLite's backup API, the index generation ``CURRENT`` names is pinned, and the catalogue snapshot is reconciled
+with it (see "a consistent state while a server writes" below). :func:`restore_backup` reads the whole archive
+and checks every checksum before it writes anything, then extracts into a hidden directory beside the target and
+renames it into place, so a failed restore leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class PlannedFile:
     arcname: str
     source: Path
     sqlite: bool = False
+    data: bytes | None = None  # archived as these bytes (a CURRENT read once, when its generation was pinned)
+    handle: IO[bytes] | None = None  # archived from this open file (a pinned index generation)
 
 
 @dataclass
@@ -191,16 +195,170 @@ def _sqlite_snapshot(path: Path, into: Path) -> Path:
     return into
 
 
-def _add(tar: tarfile.TarFile, arcname: str, path: Path, mtime: float) -> tuple[str, int]:
-    info = tarfile.TarInfo(arcname)
-    info.size = path.stat().st_size
-    info.mtime = int(mtime)
+# ---- a consistent state while a server writes ------------------------------------------------------------------
+# A serving gateway keeps writing while an online backup reads: it stores records, indexes them, saves a new index
+# generation, then marks the records "indexed" in the catalogue (services/gateway/pipeline.py). The archive must
+# never hold a catalogue that calls a record indexed when the archived generation lacks it (the record would be
+# lost to search after a restore). So: (1) the catalogue's index marks are read; (2) the generation CURRENT names
+# is pinned (its files opened: a generation is immutable once renamed into place, and an open file survives the
+# writer's clean-up of old generations); (3) the databases are snapshotted; (4) in the snapshot, a record whose mark
+# changed since (1), or that the pinned generation lacks, is marked "not indexed" again, and a key the generation
+# holds that the catalogue no longer has gets a tombstone. The restored suite indexes the former and drops the
+# latter when it starts, so the restored index agrees with the restored catalogue.
+_CATALOGUE_COLUMNS = {"library_id", "id", "content_hash", "indexed_hash"}
+
+
+def _is_catalogue(db: sqlite3.Connection) -> bool:
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"records", "deleted_records"} <= tables:
+        return False
+    return {r[1] for r in db.execute("PRAGMA table_info(records)")} >= _CATALOGUE_COLUMNS
+
+
+def _index_marks(path: Path) -> dict[tuple[str, str], str | None] | None:
+    """``(library_id, id) -> indexed_hash`` of a live catalogue database, read in one transaction (None if the
+    database is not a catalogue)."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path}: cannot open this SQLite database ({exc})") from exc
+    try:
+        with db:
+            if not _is_catalogue(db):
+                return None
+            return {(lib, rid): h for lib, rid, h in db.execute("SELECT library_id, id, indexed_hash FROM records")}
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path}: cannot read this SQLite database ({exc})") from exc
+    finally:
+        db.close()
+
+
+@dataclass
+class _PinnedGeneration:
+    """The index generation ``CURRENT`` named when it was pinned, its files held open."""
+
+    directory: Path
+    name: str
+    handles: dict[str, IO[bytes]]
+
+    def record_keys(self) -> set[str] | None:
+        """The record keys the generation holds (None if its ``docs.jsonl`` is not the search index's)."""
+        fh = self.handles.get("docs.jsonl")
+        if fh is None:
+            return None
+        keys = set()
+        try:
+            for line in fh:
+                if line.strip():
+                    keys.add(str(json.loads(line)["doc"]["record_key"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        finally:
+            fh.seek(0)
+        return keys
+
+    def close(self) -> None:
+        for fh in self.handles.values():
+            fh.close()
+
+
+def _pin_generation(directory: Path, tries: int = 20) -> _PinnedGeneration | None:
+    for _ in range(tries):
+        name = _live_generation(directory)
+        if name is None:
+            return None
+        handles: dict[str, IO[bytes]] = {}
+        try:
+            for f in sorted((directory / name).iterdir()):
+                if f.is_file() and not f.is_symlink() and not _is_temporary(f.name):
+                    handles[f.name] = f.open("rb")
+        except FileNotFoundError:  # the writer removed it between our reads: take the newer one
+            for fh in handles.values():
+                fh.close()
+            continue
+        return _PinnedGeneration(directory, name, handles)
+    raise BackupError(f"{directory}: the index changed too often to be read; try again")
+
+
+def _pin_generations(planned: list[PlannedFile]) -> tuple[list[PlannedFile], list[_PinnedGeneration]]:
+    """Replace the planned ``CURRENT`` files and their generations by the generations CURRENT names now, pinned."""
+    pins: list[_PinnedGeneration] = []
+    out: list[PlannedFile] = []
+    dirs = {p.source.parent: p for p in planned if p.source.name == "CURRENT" and p.arcname.endswith("/CURRENT")}
+    try:
+        for item in planned:
+            here = item.source.parent
+            if here.parent in dirs and here.name.startswith("gen-"):
+                continue  # a generation file as planned: the pinned generation's files replace them
+            if item is dirs.get(here):
+                pin = _pin_generation(here)
+                if pin is None:
+                    continue
+                pins.append(pin)
+                prefix = item.arcname.rsplit("/", 1)[0]
+                out.append(PlannedFile(item.arcname, item.source, data=pin.name.encode("utf-8")))
+                for fname, fh in pin.handles.items():
+                    out.append(PlannedFile(f"{prefix}/{pin.name}/{fname}", here / pin.name / fname, handle=fh))
+                continue
+            out.append(item)
+    except BaseException:
+        for pin in pins:
+            pin.close()
+        raise
+    return out, pins
+
+
+def _reconcile(db_path: Path, marks_before: dict[tuple[str, str], str | None], index_keys: set[str] | None) -> int:
+    """Make a catalogue snapshot agree with the pinned index generation; returns how many rows changed.
+
+    ``index_keys`` is None when there is no search index to compare with (only the marks are compared)."""
+    db = sqlite3.connect(db_path)
+    try:
+        with db:
+            marked = "SELECT library_id, id, indexed_hash FROM records WHERE indexed_hash IS NOT NULL"
+            stale = [
+                (lib, rid)
+                for lib, rid, h in db.execute(marked)
+                if marks_before.get((lib, rid)) != h or (index_keys is not None and f"{lib}/{rid}" not in index_keys)
+            ]
+            db.executemany("UPDATE records SET indexed_hash = NULL WHERE library_id = ? AND id = ?", stale)
+            orphans: list[tuple[str, str, str]] = []
+            if index_keys is not None:
+                known = {f"{lib}/{rid}" for lib, rid in db.execute("SELECT library_id, id FROM records")}
+                known |= {f"{lib}/{rid}" for lib, rid in db.execute("SELECT library_id, id FROM deleted_records")}
+                now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                for key in sorted(index_keys - known):
+                    lib, _, rid = key.partition("/")
+                    orphans.append((lib, rid, now))
+                db.executemany("INSERT INTO deleted_records (library_id, id, deleted_at) VALUES (?, ?, ?)", orphans)
+        return len(stale) + len(orphans)
+    except sqlite3.Error as exc:
+        raise BackupError(f"{db_path}: cannot reconcile the catalogue snapshot with the index ({exc})") from exc
+    finally:
+        db.close()
+
+
+def _add(tar: tarfile.TarFile, item: PlannedFile, source: Path | None = None) -> tuple[str, int] | None:
+    """Archive one planned file (from ``source`` if given: a snapshot); None if it vanished since planning."""
+    info = tarfile.TarInfo(item.arcname)
     info.mode = 0o644
-    with path.open("rb") as fh:
+    if item.data is not None:
+        info.size, info.mtime = len(item.data), int(datetime.now(UTC).timestamp())
+        reader = _HashingReader(_BytesReader(item.data))
+        tar.addfile(info, reader)
+        return reader.sha.hexdigest(), reader.size
+    try:
+        fh = item.handle if item.handle is not None and source is None else (source or item.source).open("rb")
+    except FileNotFoundError:
+        return None  # removed by a writer since planning (a replaced model version): not part of this state
+    with fh:
+        st = os.fstat(fh.fileno())
+        info.size = st.st_size
+        info.mtime = int(item.source.stat().st_mtime if source is not None else st.st_mtime)
         reader = _HashingReader(fh)
         tar.addfile(info, reader)
     if reader.size != info.size:
-        raise BackupError(f"{path} changed while it was being archived; is another process writing the data dir?")
+        raise BackupError(f"{item.source} changed while it was being archived; is another process writing in place?")
     return reader.sha.hexdigest(), reader.size
 
 
@@ -213,7 +371,9 @@ def create_backup(
     include_model_files: bool = False,
     progress: Progress | None = None,
 ) -> BackupInfo:
-    """Write one ``.tar.gz`` of ``data_dir`` (and the models manifest) to ``out``; the caller holds the lock."""
+    """Write one ``.tar.gz`` of ``data_dir`` (and the models manifest) to ``out``.
+
+    Safe while a server writes the data dir (see above); without a server, the caller holds the writer lock."""
     data_dir = Path(data_dir)
     out = Path(out)
     if not data_dir.is_dir():
@@ -224,46 +384,56 @@ def create_backup(
     )
     if not any(p.arcname.startswith("data/") for p in planned):
         raise BackupError(f"nothing to back up in {data_dir}: it holds no catalogue, index or models")
+    databases = [p for p in planned if p.sqlite]
+    marks = {p.arcname: _index_marks(p.source) for p in databases}  # (1)
+    planned, pins = _pin_generations(planned)  # (2)
+    index_pin = next((p for p in pins if p.directory.resolve() == (data_dir / "index").resolve()), None)
     files: dict[str, dict[str, Any]] = {}
     tmp_out = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     total = 0
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix=".thuvien-backup-", dir=out.parent) as scratch,
-            tarfile.open(tmp_out, "w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for i, item in enumerate(planned):
-                if progress:
-                    progress(item.arcname)
-                source = item.source
-                mtime = source.stat().st_mtime
-                if item.sqlite:
-                    source = _sqlite_snapshot(source, Path(scratch) / f"db-{i}.sqlite3")
-                sha, size = _add(tar, item.arcname, source, mtime)
-                files[item.arcname] = {"sha256": sha, "size": size}
-                total += size
-                if item.sqlite:
-                    source.unlink()
-            manifest = {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "source": {"data_dir": str(data_dir.resolve()), "models_dir": str(models_dir or "")},
-                "include_cache": include_cache,
-                "include_model_files": include_model_files,
-                "files": files,
+        with tempfile.TemporaryDirectory(prefix=".thuvien-backup-", dir=out.parent) as scratch:
+            snapshots = {  # (3)
+                p.arcname: _sqlite_snapshot(p.source, Path(scratch) / f"db-{i}.sqlite3")
+                for i, p in enumerate(databases)
             }
-            body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
-            info = tarfile.TarInfo(MANIFEST_NAME)
-            info.size = len(body)
-            info.mtime = int(datetime.now(UTC).timestamp())
-            info.mode = 0o644
-            tar.addfile(info, _BytesReader(body))
+            # no index here (it may live with a remote search service) or one we cannot read: the marks only
+            index_keys = index_pin.record_keys() if index_pin is not None else None
+            for arcname, before in marks.items():  # (4)
+                if before is not None:
+                    _reconcile(snapshots[arcname], before, index_keys)
+            with tarfile.open(tmp_out, "w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar:
+                for item in planned:
+                    if progress:
+                        progress(item.arcname)
+                    added = _add(tar, item, snapshots.get(item.arcname))
+                    if added is None:
+                        continue
+                    sha, size = added
+                    files[item.arcname] = {"sha256": sha, "size": size}
+                    total += size
+                manifest = {
+                    "format": FORMAT,
+                    "version": FORMAT_VERSION,
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "source": {"data_dir": str(data_dir.resolve()), "models_dir": str(models_dir or "")},
+                    "include_cache": include_cache,
+                    "include_model_files": include_model_files,
+                    "files": files,
+                }
+                body = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
+                info = tarfile.TarInfo(MANIFEST_NAME)
+                info.size = len(body)
+                info.mtime = int(datetime.now(UTC).timestamp())
+                info.mode = 0o644
+                tar.addfile(info, _BytesReader(body))
         with tmp_out.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_out, out)
     finally:
         tmp_out.unlink(missing_ok=True)
+        for pin in pins:
+            pin.close()
     return BackupInfo(out, len(files), total, manifest)
 
 

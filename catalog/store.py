@@ -1,7 +1,10 @@
 """The catalogue store: records and their full-text chunks, over SQLAlchemy 2.
 
 SQLite by default (WAL, foreign keys, busy timeout, write transactions taken with
-``BEGIN IMMEDIATE``); the schema uses only portable types so PostgreSQL works too.
+``BEGIN IMMEDIATE``), or PostgreSQL through psycopg 3 (``postgresql+psycopg://…``; ``postgresql://``
+is accepted). The schema comes from the Alembic migrations in ``migrations/`` (applied when the
+store opens); the tables below mirror it for queries. A database that does not answer makes every
+call raise :class:`StoreUnavailable` (logged once, URL without password) until it is back.
 
 Every :meth:`CatalogStore.upsert` is one transaction: all records of the call and their chunks are
 written, or none. ``content_hash`` covers the record JSON and its chunks; ``indexed_hash`` is what
@@ -41,6 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from catalog.model import Chunk, Record
+from migrations.db import SchemaGate, engine_options, is_memory_sqlite, normalize_url
+from migrations.db import StoreUnavailable as StoreUnavailable  # re-exported: what a call raises when the DB is down
 
 metadata = MetaData()
 
@@ -115,35 +120,31 @@ class PendingItem(tuple):
         return self[1]
 
 
-def _sqlite_url(url: str) -> str:
-    """Accept a bare file path as well as a URL."""
-    if "://" in url:
-        return url
-    return f"sqlite:///{Path(url).expanduser()}"
-
-
 class CatalogStore:
     """Records and chunks in one SQL database. Thread-safe (one engine, pooled connections)."""
 
     def __init__(self, url: str = "sqlite:///catalog.db", *, echo: bool = False) -> None:
-        url = _sqlite_url(url)
+        url = normalize_url(url)
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict = {"echo": echo, "future": True}
+        kwargs: dict = {"echo": echo, "future": True, **engine_options(url)}
         if self.is_sqlite:
             db_path = url.split("///", 1)[-1] if "///" in url else ""
             if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            if db_path in ("", ":memory:") or "mode=memory" in url:
+            if is_memory_sqlite(url):
                 from sqlalchemy.pool import StaticPool  # noqa: PLC0415
 
                 kwargs["poolclass"] = StaticPool  # one shared connection, or each sees an empty DB
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             self._setup_sqlite(self.engine)
-        metadata.create_all(self.engine)
         self._write_engine = self.engine.execution_options(thuvien_write=True)
+        # The schema comes from the migrations (migrations/). A database that is down now is logged
+        # (URL without password); calls raise StoreUnavailable until it answers, then it is migrated.
+        self.schema = SchemaGate(self.engine, url, "catalog")
+        self.schema.open()
 
     @staticmethod
     def _setup_sqlite(engine: Engine) -> None:
@@ -166,6 +167,14 @@ class CatalogStore:
             else:
                 conn.exec_driver_sql("BEGIN")
 
+    def _read(self) -> Connection:
+        self.schema.ensure()
+        return self.engine.connect()
+
+    def _write(self):  # noqa: ANN202 - a context manager yielding a Connection in a transaction
+        self.schema.ensure()
+        return self._write_engine.begin()
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -185,7 +194,7 @@ class CatalogStore:
             return []
         now = datetime.now(UTC)
         statuses: list[UpsertStatus] = []
-        with self._write_engine.begin() as conn:
+        with self._write() as conn:
             keys = list({(r.library_id, r.id) for r in records})
             existing: dict[tuple[str, str], tuple[str, str]] = {}
             for i in range(0, len(keys), 400):
@@ -260,7 +269,7 @@ class CatalogStore:
 
     def delete(self, library_id: str, id: str) -> bool:
         """Delete a record and its chunks; leaves a tombstone for the indexer. True if it existed."""
-        with self._write_engine.begin() as conn:
+        with self._write() as conn:
             cond = and_(records_t.c.library_id == library_id, records_t.c.id == id)
             n = conn.execute(delete(records_t).where(cond)).rowcount
             conn.execute(delete(chunks_t).where(and_(chunks_t.c.library_id == library_id, chunks_t.c.record_id == id)))
@@ -286,7 +295,7 @@ class CatalogStore:
                 rows.append(tuple(item))
         if not rows:
             return
-        with self._write_engine.begin() as conn:
+        with self._write() as conn:
             for lib, rid, h in rows:
                 conn.execute(
                     update(records_t)
@@ -296,12 +305,12 @@ class CatalogStore:
 
     def reset_indexed(self) -> None:
         """Mark every record as not indexed (e.g. after the index was deleted)."""
-        with self._write_engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(records_t).values(indexed_hash=None))
 
     def clear_deletions(self, keys: Iterable[tuple[str, str]]) -> None:
         """Forget tombstones the indexer has applied."""
-        with self._write_engine.begin() as conn:
+        with self._write() as conn:
             for lib, rid in keys:
                 conn.execute(
                     delete(tombstones_t).where(and_(tombstones_t.c.library_id == lib, tombstones_t.c.id == rid))
@@ -325,7 +334,7 @@ class CatalogStore:
         )
 
     def get(self, library_id: str, id: str) -> Record | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             data = conn.execute(
                 select(records_t.c.data).where(and_(records_t.c.library_id == library_id, records_t.c.id == id))
             ).scalar_one_or_none()
@@ -333,7 +342,7 @@ class CatalogStore:
 
     def get_hash(self, library_id: str, id: str) -> str | None:
         """The record's current content hash (None if absent)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(
                 select(records_t.c.content_hash).where(and_(records_t.c.library_id == library_id, records_t.c.id == id))
             ).scalar_one_or_none()
@@ -342,7 +351,7 @@ class CatalogStore:
         """Records by ``(library_id, id)``; missing keys are absent from the result."""
         out: dict[tuple[str, str], Record] = {}
         uniq = list(dict.fromkeys(keys))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for i in range(0, len(uniq), 400):
                 part = uniq[i : i + 400]
                 rows = conn.execute(
@@ -355,7 +364,7 @@ class CatalogStore:
         return out
 
     def chunks_of(self, library_id: str, id: str) -> list[Chunk]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(chunks_t)
                 .where(and_(chunks_t.c.library_id == library_id, chunks_t.c.record_id == id))
@@ -367,7 +376,7 @@ class CatalogStore:
         """Chunks by id; missing ids are absent from the result."""
         out: dict[str, Chunk] = {}
         uniq = list(dict.fromkeys(chunk_ids))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for i in range(0, len(uniq), 500):
                 rows = conn.execute(select(chunks_t).where(chunks_t.c.chunk_id.in_(uniq[i : i + 500])))
                 for r in rows:
@@ -378,15 +387,15 @@ class CatalogStore:
         stmt = select(func.count()).select_from(records_t)
         if library_id is not None:
             stmt = stmt.where(records_t.c.library_id == library_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def count_chunks(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(chunks_t)).scalar_one())
 
     def libraries(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return list(
                 conn.execute(select(records_t.c.library_id).distinct().order_by(records_t.c.library_id)).scalars()
             )
@@ -404,7 +413,7 @@ class CatalogStore:
                     )
                 )
             stmt = stmt.order_by(records_t.c.library_id, records_t.c.id).limit(batch)
-            with self.engine.connect() as conn:
+            with self._read() as conn:
                 rows = conn.execute(stmt).all()
             if not rows:
                 return
@@ -429,7 +438,7 @@ class CatalogStore:
         ``.content_hash`` to pass back to :meth:`mark_indexed`. Read in one transaction, so the
         chunks always belong to that hash.
         """
-        with self.engine.connect() as conn, conn.begin():
+        with self._read() as conn, conn.begin():
             rows = conn.execute(
                 select(records_t.c.library_id, records_t.c.id, records_t.c.data, records_t.c.content_hash)
                 .where(
@@ -446,7 +455,7 @@ class CatalogStore:
         return [PendingItem(self._record(r.data), chunks[(r.library_id, r.id)], r.content_hash) for r in rows]
 
     def pending_count(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(
                 conn.execute(
                     select(func.count())
@@ -462,7 +471,7 @@ class CatalogStore:
 
     def pending_deletions(self, limit: int = 1000) -> list[tuple[str, str]]:
         """Deleted records the indexer has not yet removed (``clear_deletions`` when done)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(tombstones_t.c.library_id, tombstones_t.c.id).order_by(tombstones_t.c.deleted_at).limit(limit)
             ).all()

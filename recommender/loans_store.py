@@ -1,7 +1,8 @@
 """The loans store: pseudonymous patron id, record id, library id, date, optional rating.
 
-Its own table (``rec_loans``) in the catalogue's database (SQLite by default, PostgreSQL in
-production) through SQLAlchemy 2 Core. ``forget_patron`` removes a patron's loans; since models
+Its own table (``rec_loans``) in the catalogue's database (SQLite by default, PostgreSQL through
+psycopg 3 in production) through SQLAlchemy 2 Core; the schema comes from the migrations in
+``migrations/``, applied when the store opens. ``forget_patron`` removes a patron's loans; since models
 are trained from this table and hold no per-patron data, the next model has no trace of them.
 """
 
@@ -32,6 +33,7 @@ from sqlalchemy import (
 )
 
 from catalog.model import ImportProblem, ImportSummary
+from migrations.db import SchemaGate, engine_options, is_memory_sqlite, normalize_url
 
 metadata = MetaData()
 loans = Table(
@@ -95,10 +97,19 @@ def _parse_date(text: str) -> date:
 
 class LoansStore:
     def __init__(self, url: str) -> None:
+        url = normalize_url(url)
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, future=True)
-        metadata.create_all(self.engine)
+        kwargs = engine_options(url)
+        if is_memory_sqlite(url):
+            from sqlalchemy.pool import StaticPool  # noqa: PLC0415
+
+            kwargs["poolclass"] = StaticPool
+        self.engine = create_engine(url, future=True, **kwargs)
+        # The schema comes from the migrations (migrations/); a database down now is logged and its
+        # calls raise StoreUnavailable (a 503 in the service) until it answers and is migrated.
+        self.schema = SchemaGate(self.engine, url, "loans")
+        self.schema.open()
 
     # -- writing ---------------------------------------------------------------------------------
     def add(self, items: Iterable[Loan]) -> int:

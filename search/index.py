@@ -17,6 +17,14 @@ On disk (``path``): ``CURRENT`` names the live generation directory ``gen-NNNNNN
 ``meta.json``, ``docs.jsonl``, ``lex_acc.npz``, ``lex_fold.npz``, ``dense.faiss``, ``dense.json``.
 ``save`` writes a new generation in a temporary directory, renames it into place, then swaps
 ``CURRENT`` with ``os.replace``: a crash at any point leaves the previous generation readable.
+
+Dense vectors live in a :class:`search.vectors.VectorBackend` chosen by ``vectors``
+(:class:`search.vectors.VectorConfig`): FAISS inside each generation (the default), or a Qdrant
+collection, which is not versioned by generation: there ``qdrant.json`` names the collection,
+removals are deleted from Qdrant only after the new generation is current (``commit``), and
+``open`` deletes the points of slots that the loaded generation does not hold (``reconcile``), so
+after a crash the collection matches the generation that is read back. Opening a generation saved
+with FAISS under the Qdrant backend fills the collection from its ``dense.faiss``.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from search.lexical import BM25Field
 from search.results import Hit, Passage, QueryInput, SearchResult
 from search.snippets import make_snippet
 from search.store import DocStore
+from search.vectors import VectorBackend, VectorConfig, doc_payload, load_backend, new_backend
 
 __all__ = ["SearchIndex", "ModelMismatchError", "UnknownFilterValue", "DEFAULT_FUSION", "MAX_QUERY_TOKENS"]
 
@@ -84,7 +93,14 @@ def doc_tokens(text: str, bigrams: bool = False) -> tuple[list[str], list[str]]:
 
 class SearchIndex:
     def __init__(
-        self, path: Path, model_id: str, dim: int, hnsw_threshold: int = 50_000, fusion: FusionConfig | None = None
+        self,
+        path: Path,
+        model_id: str,
+        dim: int,
+        hnsw_threshold: int = 50_000,
+        fusion: FusionConfig | None = None,
+        vectors: VectorConfig | None = None,
+        dense: VectorBackend | None = None,
     ) -> None:
         self.path = Path(path)
         self.model_id = model_id
@@ -93,23 +109,33 @@ class SearchIndex:
         self.store = DocStore()
         self.acc = BM25Field()
         self.fold = BM25Field()
-        self.dense = DenseIndex(model_id, dim, hnsw_threshold)
+        self.vectors = vectors if vectors is not None else VectorConfig(hnsw_threshold=hnsw_threshold)
+        self.dense: VectorBackend = dense if dense is not None else new_backend(self.vectors, model_id, dim)
         self.generation = 0
+        self.dense_report: dict[str, int] = {"removed": 0, "missing": 0}  # what ``reconcile`` did on open
         self._dead = 0
         self._lock = threading.RLock()
 
     # ---- opening / saving ----------------------------------------------------------------------
     @classmethod
     def open(
-        cls, path: Path, model_id: str, dim: int, hnsw_threshold: int = 50_000, fusion: FusionConfig | None = None
+        cls,
+        path: Path,
+        model_id: str,
+        dim: int,
+        hnsw_threshold: int = 50_000,
+        fusion: FusionConfig | None = None,
+        vectors: VectorConfig | None = None,
     ) -> SearchIndex:
         """Open the index at ``path`` (an empty one if nothing was saved there yet).
 
         Raises :class:`ModelMismatchError` if the saved index was built with another model."""
         path = Path(path)
-        idx = cls(path, model_id, dim, hnsw_threshold, fusion)
+        vectors = vectors if vectors is not None else VectorConfig(hnsw_threshold=hnsw_threshold)
         current = path / "CURRENT"
         if not current.exists():
+            idx = cls(path, model_id, dim, hnsw_threshold, fusion, vectors=vectors)
+            idx.dense_report = idx.dense.reconcile(idx.store.alive[:0])
             return idx
         gen_dir = path / current.read_text(encoding="utf-8").strip()
         meta = json.loads((gen_dir / "meta.json").read_text(encoding="utf-8"))
@@ -119,10 +145,20 @@ class SearchIndex:
                 f"(dimension {meta.get('dim')}), but the configured encoder is {model_id!r} (dimension {dim}); "
                 "re-index the collection (remove the index directory and import again)"
             )
+        dense = load_backend(vectors, gen_dir, model_id, dim)
+        try:
+            idx = cls(path, model_id, dim, hnsw_threshold, fusion, vectors=vectors, dense=dense)
+            idx._load_generation(gen_dir, meta, fusion)
+        except BaseException:
+            dense.close()
+            raise
+        return idx
+
+    def _load_generation(self, gen_dir: Path, meta: dict[str, Any], fusion: FusionConfig | None) -> None:
+        idx = self
         if fusion is None and meta.get("fusion"):
             idx.fusion = FusionConfig.model_validate(meta["fusion"])
         idx.generation = int(meta["generation"])
-        idx.dense = DenseIndex.load(gen_dir, model_id, dim, hnsw_threshold)
         idx.acc = BM25Field.load(gen_dir / "lex_acc.npz")
         idx.fold = BM25Field.load(gen_dir / "lex_fold.npz")
         with (gen_dir / "docs.jsonl").open(encoding="utf-8") as fh:
@@ -130,7 +166,24 @@ class SearchIndex:
                 row = json.loads(line)
                 idx.store.add(IndexDoc.model_validate(row["doc"]), slot=int(row["slot"]))
         idx.store.next_slot = max(idx.store.next_slot, int(meta["next_slot"]))
-        return idx
+        alive = idx.store.alive[: idx.store.next_slot]
+        idx.dense_report = idx.dense.reconcile(alive)
+        if idx.dense_report["missing"] and not isinstance(idx.dense, DenseIndex) and (gen_dir / "dense.faiss").exists():
+            idx._fill_from_faiss(gen_dir, alive)
+
+    def _fill_from_faiss(self, gen_dir: Path, alive: np.ndarray) -> None:
+        """Copy the vectors of a generation saved with FAISS into the configured backend."""
+        faiss_index = DenseIndex.load(gen_dir, self.model_id, self.dim)
+        slots, vecs = faiss_index._all()
+        keep = (slots < len(alive)) & alive[np.minimum(slots, max(len(alive) - 1, 0))]
+        slots, vecs = slots[keep], vecs[keep]
+        payloads = [doc_payload(self.store.docs[int(s)]) for s in slots] if self.dense.uses_payloads else None
+        self.dense.add(slots, vecs, payloads)
+        self.dense_report = self.dense.reconcile(alive)
+
+    def close(self) -> None:
+        """Release the vector backend (a Qdrant client); the index is not usable afterwards."""
+        self.dense.close()
 
     def save(self) -> Path:
         """Write a new generation atomically; returns its directory."""
@@ -174,6 +227,7 @@ class SearchIndex:
             os.replace(cur_tmp, self.path / "CURRENT")
             _fsync_dir(self.path)
             self.generation = gen
+            self.dense.commit()  # removals reach a shared vector store only now that they are saved
             self._cleanup(keep={name, f"gen-{gen - 1:06d}"})
             return final
 
@@ -202,7 +256,8 @@ class SearchIndex:
             "documents": self.count(),
             "records": self.record_count(),
             "dense_vectors": self.dense.size,
-            "dense_kind": "hnsw" if self.dense.is_hnsw else "flat",
+            "dense_kind": self.dense.kind,
+            "dense_missing": self.dense_report.get("missing", 0),
             "generation": self.generation,
             "fusion": self.fusion.model_dump(),
         }
@@ -220,15 +275,23 @@ class SearchIndex:
             vectors if len(docs) else np.zeros((0, self.dim), np.float32), len(docs), model_id=model_id
         )
         tokenized = [doc_tokens(d.lexical_text(), self.fusion.bigrams) for d in docs]
+        payloads = [doc_payload(d) for d in docs] if self.dense.uses_payloads else None
         with self._lock:
+            for d in docs:
+                slot = self.store.by_doc_id.get(d.doc_id)
+                if slot is not None and self.store.docs[slot].record_key != d.record_key:
+                    raise ValueError(
+                        f"document {d.doc_id!r} is already indexed under record {self.store.docs[slot].record_key!r}"
+                    )
+            # vectors first (the one step that can fail on a remote store), at the slots the docs will get
+            first = self.store.next_slot
+            slots = list(range(first, first + len(docs)))
+            self.dense.add(np.asarray(slots, dtype=np.int64), vecs, payloads)
             self._delete_locked({d.record_key for d in docs})
-            slots = []
-            for d, (acc, fold) in zip(docs, tokenized, strict=True):
-                slot = self.store.add(d)
+            for d, (acc, fold), slot in zip(docs, tokenized, slots, strict=True):
+                self.store.add(d, slot=slot)
                 self.acc.add(slot, acc)
                 self.fold.add(slot, fold)
-                slots.append(slot)
-            self.dense.add(np.asarray(slots, dtype=np.int64), vecs)
             self._maybe_merge()
         return len(docs)
 
@@ -281,7 +344,12 @@ class SearchIndex:
             n = self.store.next_slot
             mask = self.store.mask(filters, strict=strict_filters)
             lists, matched = self._retrieve(
-                q, qvec, mask, max(self.fusion.depth, k + offset), filtered=not (filters is None or filters.is_empty())
+                q,
+                qvec,
+                mask,
+                max(self.fusion.depth, k + offset),
+                filtered=not (filters is None or filters.is_empty()),
+                filters=filters,
             )
             weights = self.fusion.accented if q.has_diacritics else self.fusion.plain
             fused = fuse(lists, weights, self.fusion)
@@ -312,7 +380,12 @@ class SearchIndex:
         with self._lock:
             mask = self.store.mask(filters)
             lists, _ = self._retrieve(
-                q, qvec, mask, max(self.fusion.depth, k), filtered=not (filters is None or filters.is_empty())
+                q,
+                qvec,
+                mask,
+                max(self.fusion.depth, k),
+                filtered=not (filters is None or filters.is_empty()),
+                filters=filters,
             )
             weights = weights_override or (self.fusion.accented if q.has_diacritics else self.fusion.plain)
             fused = fuse(lists, weights, self.fusion)
@@ -336,7 +409,13 @@ class SearchIndex:
         return acc, fold
 
     def _retrieve(
-        self, q: QueryInput, qvec: np.ndarray | None, mask: np.ndarray, depth: int, filtered: bool = True
+        self,
+        q: QueryInput,
+        qvec: np.ndarray | None,
+        mask: np.ndarray,
+        depth: int,
+        filtered: bool = True,
+        filters: Filters | None = None,
     ) -> tuple[list[Ranked], np.ndarray]:
         n = self.store.next_slot
         acc_toks, fold_toks = self._query_tokens(q)
@@ -349,7 +428,12 @@ class SearchIndex:
         matched = (acc_scores > 0) | (fold_scores > 0)
         if qvec is not None and self.dense.size:
             allowed = None if filtered is False else mask  # deleted slots are out of the dense index already
-            slots, scores = self.dense.search(np.asarray(qvec, dtype=np.float32), depth, allowed=allowed)
+            slots, scores = self.dense.search(
+                np.asarray(qvec, dtype=np.float32),
+                depth,
+                allowed=allowed,
+                filters=filters if allowed is not None and self.dense.uses_payloads else None,
+            )
             lists.append(Ranked(name="dense", slots=slots, scores=scores))
             matched[slots[slots < n]] = True
         return lists, matched

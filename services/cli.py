@@ -111,12 +111,16 @@ def _mount_optional() -> None:
         ("services.cli_subjects", "subjects"),
         ("services.cli_recommender", "recommender"),
         ("services.cli_backup", "backup"),
+        ("services.cli_db", "db"),
+        ("services.cli_keys", "keys"),
+        ("services.cli_audit", None),  # top-level `thuvien audit` only
     ):
         try:
             sub = import_module(module)
         except ModuleNotFoundError:
             continue
-        app.add_typer(sub.app, name=name)
+        if name is not None:
+            app.add_typer(sub.app, name=name)
         extra = getattr(sub, "top_level_commands", None)
         if extra:
             for cmd_name, fn in extra.items():

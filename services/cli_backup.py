@@ -1,7 +1,8 @@
 """``thuvien backup create|verify|restore`` (mounted by services/cli.py); the work is in the ``backup`` package.
 
-``create`` holds the data dir's writer lock (services/gateway/lock.py) while it reads, so no ingest, training or
-server writes under it and the archive is one consistent state.
+``create`` holds the data dir's writer lock (services/gateway/lock.py) while it reads, so no ingest or training
+writes under it; while a server runs (and holds the lock), it takes an online backup: databases through SQLite's
+backup API, the index generation ``CURRENT`` names, reconciled into one consistent state (backup/archive.py).
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ def create(
     out = out or _default_out()
     url = running_server_url(s.data_dir)
     if url:
-        raise _fail(
-            f"Máy chủ đang chạy trên {s.data_dir} ({url}); hãy dừng máy chủ rồi sao lưu.",
-            f"A server is running on {s.data_dir} ({url}); stop it, then back up.",
+        # Online backup: the server keeps its writer lock and keeps serving; create_backup snapshots the databases,
+        # pins the index generation CURRENT names and reconciles the two (backup/archive.py).
+        console.print(
+            f"[cyan]i[/cyan] Máy chủ đang chạy ({url}): sao lưu trực tuyến, máy chủ vẫn phục vụ.\n"
+            f"  A server is running ({url}): online backup, the server keeps serving."
         )
     if _external_store(s):
         console.print(
@@ -72,12 +75,13 @@ def create(
             "(vd. pg_dump).\n  The catalogue store is outside the data dir: back it up separately (e.g. pg_dump)."
         )
     lock = DataDirLock(s.data_dir)
-    try:
-        lock.acquire()
-    except DataDirBusy as exc:
-        raise _fail(
-            f"Một tiến trình thuvien khác đang ghi vào {s.data_dir}; hãy đợi nó xong rồi sao lưu.", str(exc)
-        ) from exc
+    if not url:
+        try:
+            lock.acquire()
+        except DataDirBusy as exc:
+            raise _fail(
+                f"Một tiến trình thuvien khác đang ghi vào {s.data_dir}; hãy đợi nó xong rồi sao lưu.", str(exc)
+            ) from exc
     try:
         info = create_backup(
             s.data_dir,
@@ -89,7 +93,8 @@ def create(
     except (BackupError, OSError) as exc:
         raise _fail(f"Sao lưu thất bại: {exc}", f"Backup failed: {exc}") from exc
     finally:
-        lock.release()
+        if not url:
+            lock.release()
     console.print(f"[green]✓[/green] {info.archive}: {info.files} tệp / files, {info.bytes:,} bytes")
     typer.echo(str(info.archive))
 

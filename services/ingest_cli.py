@@ -25,7 +25,9 @@ async def run_ingest(
 ) -> ImportSummary:
     url = running_server_url(settings.data_dir)
     if url:
-        return await _ingest_via_server(url, paths, library_id, fmt=fmt, mapping=mapping, record_id=record_id)
+        return await _ingest_via_server(
+            url, paths, library_id, fmt=fmt, mapping=mapping, record_id=record_id, api_key=settings.api_key
+        )
     lock = DataDirLock(settings.data_dir)
     lock.acquire()
     try:
@@ -34,6 +36,7 @@ async def run_ingest(
 
         store = CatalogStore(settings.db_url)
         summary = import_path(paths, library_id, store, fmt=fmt, mapping=mapping, record_id=record_id, progress=True)
+        _audit(settings, paths, library_id, summary)
         suite = build_suite(settings)
         try:
             with tqdm(desc="indexing", unit="record") as bar:
@@ -53,11 +56,13 @@ async def _ingest_via_server(
     fmt: str | None,
     mapping: dict | None,
     record_id: str | None,
+    api_key: str | None = None,
 ) -> ImportSummary:
     import json
 
     total = ImportSummary()
-    async with httpx.AsyncClient(base_url=url, timeout=3600) as http:
+    headers = {"X-API-Key": api_key} if api_key else {}
+    async with httpx.AsyncClient(base_url=url, timeout=3600, headers=headers) as http:
         for path in tqdm(paths, desc=f"sending to {url}", unit="file"):
             params = {"library_id": library_id, "filename": path.name}
             if fmt:
@@ -69,8 +74,30 @@ async def _ingest_via_server(
             resp = await http.post("/api/v1/records/import", params=params, content=path.read_bytes())
             data = resp.json()
             if resp.status_code >= 400:
-                total.errors.append(ImportProblem(file=str(path), position="file", reason=data.get("detail", "")))
+                reason = data.get("detail", "")
+                if resp.status_code in (401, 403):
+                    reason += " (THUVIEN_API_KEY: a librarian key of this library, from `thuvien keys create`)"
+                total.errors.append(ImportProblem(file=str(path), position="file", reason=reason))
                 continue
             part = ImportSummary.model_validate(data)
             total.merge(part)
     return total
+
+
+def _audit(settings: Settings, paths: list[Path], library_id: str, summary: ImportSummary) -> None:
+    """One audit event for an import run from the command line (actor ``cli``)."""
+    from audit import AuditLog
+
+    AuditLog(settings.security_db_url).record(
+        actor="cli",
+        role="admin",
+        action="records.import",
+        target=", ".join(str(p) for p in paths)[:500],
+        library_id=library_id,
+        details={
+            "imported": summary.imported,
+            "updated": summary.updated,
+            "skipped": summary.skipped,
+            "errors": len(summary.errors),
+        },
+    )

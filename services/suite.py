@@ -34,6 +34,59 @@ class Suite:
             await client.aclose()
 
 
+def unavailable_as_503(app: FastAPI, exc_type: type[Exception], service: str, what_vi: str, what_en: str) -> FastAPI:
+    """``exc_type`` raised by a store that does not answer (down at start or lost later) becomes a 503
+    problem+json naming the service, with Retry-After; never a 500 or a crash (the store logged its URL,
+    without a password)."""
+    from services.common.errors import Problem, problem_response
+
+    @app.exception_handler(exc_type)
+    async def _unavailable(request, exc):  # noqa: ANN001, ANN202
+        return problem_response(
+            request,
+            Problem(
+                503,
+                f"{what_vi} của dịch vụ '{service}' tạm thời không truy cập được; hãy thử lại sau.",
+                f"The {what_en} of the '{service}' service is unreachable for now; try again later.",
+                headers={"Retry-After": "5"},
+                service=service,
+            ),
+        )
+
+    return app
+
+
+def store_errors_as_503(app: FastAPI, service: str) -> FastAPI:
+    """The service's database (SQLite or PostgreSQL) not answering: a 503 naming the service."""
+    from migrations import StoreUnavailable
+
+    return unavailable_as_503(app, StoreUnavailable, service, "Cơ sở dữ liệu", "database")
+
+
+def vector_store_errors_as_503(app: FastAPI) -> FastAPI:
+    """A Qdrant that does not answer makes searches and upserts a 503 naming the search service
+    (lexical search needs no vectors: callers may retry without ``vector``)."""
+    from search.vectors import VectorStoreUnavailable
+
+    return unavailable_as_503(app, VectorStoreUnavailable, "search", "Kho vector (Qdrant)", "vector store (Qdrant)")
+
+
+def vector_config(settings: Settings):
+    """The search index's vector backend from the settings (THUVIEN_VECTOR_BACKEND, THUVIEN_QDRANT_*)."""
+    from search.vectors import VectorConfig
+
+    return VectorConfig(
+        backend=settings.vector_backend,
+        hnsw_threshold=settings.dense_hnsw_threshold,
+        qdrant_url=settings.qdrant_url,
+        qdrant_path=None if settings.qdrant_url else str(settings.qdrant_dir),
+        collection_prefix=settings.qdrant_collection_prefix,
+        batch_size=settings.qdrant_batch_size,
+        replication_factor=settings.qdrant_replication_factor,
+        timeout_s=settings.service_timeout_s,
+    )
+
+
 def _core_factories(settings: Settings) -> dict[str, Callable[[], FastAPI]]:
     """Builders of the in-process service apps, imported lazily so a remote service costs nothing."""
 
@@ -46,7 +99,7 @@ def _core_factories(settings: Settings) -> dict[str, Callable[[], FastAPI]]:
         from catalog.store import CatalogStore
         from services.catalog.app import create_app
 
-        return create_app(CatalogStore(settings.db_url))
+        return store_errors_as_503(create_app(CatalogStore(settings.db_url)), "catalog")
 
     encoder_holder: dict[str, object] = {}
 
@@ -76,8 +129,14 @@ def _core_factories(settings: Settings) -> dict[str, Callable[[], FastAPI]]:
             from embeddings.factory import describe
 
             model_id, dim = describe(settings.embedding_backend, settings.models_dir)
-        index = SearchIndex.open(settings.index_dir, model_id, dim, hnsw_threshold=settings.dense_hnsw_threshold)
-        return create_app(index)
+        index = SearchIndex.open(
+            settings.index_dir,
+            model_id,
+            dim,
+            hnsw_threshold=settings.dense_hnsw_threshold,
+            vectors=vector_config(settings),
+        )
+        return vector_store_errors_as_503(create_app(index))
 
     return {"nlp": nlp, "catalog": catalog, "embedding": embedding, "search": search}
 
@@ -111,7 +170,7 @@ def _qa_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:
 def _recommender_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:
     from services.recommender.app import create_app_from_settings
 
-    return create_app_from_settings(settings)
+    return store_errors_as_503(create_app_from_settings(settings), "recommender")
 
 
 def _subjects_app(settings: Settings, clients: dict[str, ServiceClient]) -> FastAPI:

@@ -10,8 +10,9 @@ Every response carries ``X-Content-Type-Options: nosniff`` and a ``Referrer-Poli
 response a Content-Security-Policy without inline scripts and ``X-Frame-Options: DENY``. The API
 documentation pages (Swagger UI, ReDoc) are FastAPI's own: their inline scripts are allowed by hash,
 never by ``'unsafe-inline'``, and their assets come from the one CDN FastAPI links.
-CORS is off unless origins are allow-listed (THUVIEN_CORS_ORIGINS). An optional per-client-IP token bucket
-answers floods with 429 problem+json and ``Retry-After`` (THUVIEN_RATE_LIMIT_PER_MINUTE), and bodies over
+CORS is off unless origins are allow-listed (THUVIEN_CORS_ORIGINS). Optional token buckets per client IP and
+per API key (in Redis when THUVIEN_REDIS_URL is set) answer floods with 429 problem+json and ``Retry-After``
+(THUVIEN_RATE_LIMIT_PER_MINUTE, THUVIEN_RATE_LIMIT_KEY_PER_MINUTE), and bodies over
 THUVIEN_MAX_BODY_BYTES get a 413 as they arrive, before they are buffered.
 """
 
@@ -35,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.auth import rate_identity
 from services.common.errors import Problem, install_error_handlers, problem_response
 from services.common.metrics import metrics_response
 from services.common.observability import REQUEST_ID_HEADER, ObservabilityMiddleware
@@ -138,12 +140,19 @@ class _Headers:
 
 
 class RateLimitMiddleware:
-    """Per-client-IP token buckets: ``per_minute`` requests a minute, ``burst`` at once; in process only.
+    """Token buckets per client IP and per API key: ``per_minute`` requests a minute, ``burst`` at once.
 
-    Over the limit: 429 application/problem+json with ``Retry-After`` (whole seconds until one request is
+    A request without credentials counts against its client IP's bucket; one with an API key or a token
+    (``X-API-Key`` or ``Authorization: Bearer``) against that key's bucket (``key_per_minute``), named by the
+    key's public id, so a library's staff behind one address do not share the readers' limit. Credentials
+    that fail (a 401) count against the client IP's failure bucket, and once it is empty every credentialed
+    request from that IP is refused, so spraying made-up key ids buys nothing.
+
+    Over a limit: 429 application/problem+json with ``Retry-After`` (whole seconds until one request is
     allowed again). Static files and the probes (``/healthz``, ``/readyz``, ``/metrics``) are not counted.
-    Buckets of idle clients are dropped once more than ``max_clients`` are tracked, so memory stays bounded
-    under a spray of addresses.
+    In process, buckets of idle clients are dropped once more than ``max_clients`` are tracked. With
+    ``redis_url`` the buckets live in Redis (shared by every replica); when Redis fails the limiter falls
+    back to in-process buckets with a warning, and goes back to Redis once it answers again.
     """
 
     EXEMPT = ("/static/", "/healthz", "/readyz", "/metrics", "/favicon.ico")
@@ -154,15 +163,21 @@ class RateLimitMiddleware:
         per_minute: int,
         burst: int = 0,
         *,
+        key_per_minute: int | None = None,
         trust_proxy_headers: bool = False,
         max_clients: int = 100_000,
+        redis_url: str | None = None,
     ) -> None:
         self.app = app
         self.rate = per_minute / 60.0
         self.capacity = float(burst or per_minute)
+        key_per_minute = per_minute if key_per_minute is None else key_per_minute
+        self.key_rate = key_per_minute / 60.0
+        self.key_capacity = float(burst or key_per_minute)
         self.trust_proxy_headers = trust_proxy_headers
         self.max_clients = max_clients
         self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (tokens, last time)
+        self.redis = RedisBuckets(redis_url) if redis_url else None
 
     def client_key(self, scope: Scope) -> str:
         if self.trust_proxy_headers:
@@ -174,28 +189,60 @@ class RateLimitMiddleware:
         client = scope.get("client")
         return client[0] if client else "unknown"
 
-    def take(self, key: str) -> float:
-        """Take one token for ``key``; 0.0 if allowed, else the seconds until a token is there."""
+    def take(self, key: str, rate: float | None = None, capacity: float | None = None, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens (0: only look) for ``key``, in process; 0.0 if allowed, else the seconds to wait."""
+        rate = self.rate if rate is None else rate
+        capacity = self.capacity if capacity is None else capacity
         now = monotonic()
-        tokens, last = self.buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        tokens, last = self.buckets.pop(key, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * rate)
         wait = 0.0
         if tokens >= 1.0:
-            tokens -= 1.0
+            tokens -= cost
         else:
-            wait = (1.0 - tokens) / self.rate
+            wait = (1.0 - tokens) / rate
         self.buckets[key] = (tokens, now)
         while len(self.buckets) > self.max_clients:
             self.buckets.popitem(last=False)
         return wait
 
+    async def take_shared(self, key: str, rate: float, capacity: float, cost: float = 1.0) -> float:
+        """Like :meth:`take`, in Redis when configured and reachable; no limit when ``rate`` is 0."""
+        if rate <= 0:
+            return 0.0
+        if self.redis is not None:
+            wait = await self.redis.take(key, rate, capacity, cost)
+            if wait is not None:
+                return wait
+        return self.take(key, rate, capacity, cost)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "").startswith(self.EXEMPT):
             await self.app(scope, receive, send)
             return
-        wait = self.take(self.client_key(scope))
+        ip = self.client_key(scope)
+        ident = rate_identity(scope.get("headers", []))
+        if ident is None:
+            wait = await self.take_shared(ip, self.rate, self.capacity)
+        else:
+            wait = await self.take_shared(f"fail:{ip}", self.rate, self.capacity, cost=0.0)
+            if wait <= 0.0:
+                wait = await self.take_shared(ident, self.key_rate, self.key_capacity)
         if wait <= 0.0:
-            await self.app(scope, receive, send)
+            if ident is None:
+                await self.app(scope, receive, send)
+                return
+            status = 0
+
+            async def watch(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, watch)
+            if status == 401:
+                await self.take_shared(f"fail:{ip}", self.rate, self.capacity)
             return
         retry = max(1, math.ceil(wait))
         problem = Problem(
@@ -206,6 +253,79 @@ class RateLimitMiddleware:
             retry_after=retry,
         )
         await problem_response(Request(scope), problem)(scope, receive, send)
+
+
+# A token bucket in one Redis hash, atomically: refill by the server's clock, take ``cost``, say how long to wait.
+_BUCKET_LUA = """
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(data[1])
+local ts = tonumber(data[2])
+if tokens == nil or ts == nil then
+  tokens = capacity
+  ts = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - cost
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
+return tostring(wait)
+"""
+
+
+class RedisBuckets:
+    """Rate-limit buckets in Redis (``get_redis`` of services/common/redis_store.py), shared by every replica.
+
+    ``take`` answers None while Redis is unset or down: the caller then counts in process. One warning when
+    that starts and one when Redis is back; the Redis client has short socket timeouts and runs off the
+    event loop."""
+
+    PREFIX = "thuvien:ratelimit:"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._scripts: dict[int, object] = {}
+        self._degraded = False
+
+    def _degrade(self, why: str) -> None:
+        if not self._degraded:
+            self._degraded = True
+            log.warning("rate limits are counted in process (not shared by replicas): Redis %s", why)
+
+    def _take(self, key: str, rate: float, capacity: float, cost: float) -> float | None:
+        import redis
+
+        from services.common.redis_store import get_redis, report_failure
+
+        client = get_redis(self.url)
+        if client is None:
+            self._degrade("does not answer")
+            return None
+        try:
+            script = self._scripts.get(id(client))
+            if script is None:
+                script = self._scripts[id(client)] = client.register_script(_BUCKET_LUA)
+            wait = float(script(keys=[self.PREFIX + key], args=[repr(rate), repr(capacity), repr(cost)]))
+        except (redis.RedisError, OSError, ValueError) as exc:
+            report_failure(self.url, exc)
+            self._degrade(f"failed: {type(exc).__name__}: {exc}")
+            return None
+        if self._degraded:
+            self._degraded = False
+            log.warning("rate limits are shared in Redis again")
+        return wait
+
+    async def take(self, key: str, rate: float, capacity: float, cost: float = 1.0) -> float | None:
+        return await run_in_threadpool(self._take, key, rate, capacity, cost)
 
 
 class BodyLimitMiddleware:
@@ -318,6 +438,8 @@ def make_app(
     cors_origins: str | Iterable[str] | None = None,
     rate_limit_per_minute: int = 0,
     rate_limit_burst: int = 0,
+    rate_limit_key_per_minute: int = 0,
+    redis_url: str | None = None,
     trust_proxy_headers: bool = False,
     max_body_bytes: int | None = None,
     **kwargs,
@@ -371,12 +493,14 @@ def make_app(
         )
     if max_body_bytes:
         app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    if rate_limit_per_minute > 0:
+    if rate_limit_per_minute > 0 or rate_limit_key_per_minute > 0:
         app.add_middleware(
             RateLimitMiddleware,
             per_minute=rate_limit_per_minute,
             burst=rate_limit_burst,
+            key_per_minute=rate_limit_key_per_minute or rate_limit_per_minute,
             trust_proxy_headers=trust_proxy_headers,
+            redis_url=redis_url,
         )
     # Added last, so it wraps CORS and the rate limit too: every response, 429s and preflights included, gets
     # the headers.

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.common.app import make_app
+from services.common.auth import Authenticator, Reader, annotate_openapi
 from services.common.client import ServiceClient
 from services.common.settings import Settings
 from services.gateway import routes_search
@@ -24,7 +25,7 @@ from services.gateway.pipeline import IngestPipeline
 
 WEB = Path(__file__).parent / "web"
 # Routers of the optional services, mounted when their module is present.
-OPTIONAL_ROUTERS = ("routes_qa", "routes_recommender", "routes_subjects")
+OPTIONAL_ROUTERS = ("routes_qa", "routes_recommender", "routes_subjects", "routes_admin")
 
 FRAGMENT_SERVICES = ("qa", "recommender", "subjects")
 
@@ -33,7 +34,7 @@ health = APIRouter(prefix="/api/v1", tags=["health"])
 
 
 @health.get("/health", summary="Each service's health")
-async def get_health(request: Request) -> dict:
+async def get_health(request: Request, _: Reader) -> dict:
     clients = request.app.state.clients
     # one probe per service, all at once, no retries: a dead service costs one timeout, not three
     results = await asyncio.gather(*(c.probe() for c in clients.values()))
@@ -43,7 +44,7 @@ async def get_health(request: Request) -> dict:
 
 
 @health.get("/stats", summary="How much the catalogue and the index hold")
-async def get_stats(request: Request) -> dict:
+async def get_stats(request: Request, _: Reader) -> dict:
     clients = request.app.state.clients
     catalog = await clients["catalog"].stats()
     search = await clients["search"].stats()
@@ -103,11 +104,16 @@ def create_app(
         cors_origins=settings.cors_origins,
         rate_limit_per_minute=settings.rate_limit_per_minute,
         rate_limit_burst=settings.rate_limit_burst,
+        rate_limit_key_per_minute=settings.rate_limit_key_per_minute,
+        redis_url=settings.redis_url,
         trust_proxy_headers=settings.trust_proxy_headers,
         max_body_bytes=settings.max_body_bytes,
     )
     app.state.clients = clients
     app.state.settings = settings
+    # Roles: every route declares one (services/common/auth.py); the spec says which (x-thuvien-role).
+    app.state.auth = Authenticator(settings)
+    annotate_openapi(app)
     # The services' page fragments first: /static would otherwise swallow /static/<service>/….
     for svc in FRAGMENT_SERVICES:
         static = Path(__file__).parents[1] / svc / "static"

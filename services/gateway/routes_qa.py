@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from services.common.auth import Reader
 from services.common.errors import Problem
 from services.gateway.deps import client
 from services.qa.client import QaClient
@@ -21,12 +22,12 @@ def get_qa(request: Request) -> QaClient:
 
 
 @router.post("/ask", summary="Answer a reference question from the holdings, with citations")
-async def ask(req: AskRequest, qa: Annotated[QaClient, Depends(get_qa)]) -> dict[str, Any]:
+async def ask(req: AskRequest, _: Reader, qa: Annotated[QaClient, Depends(get_qa)]) -> dict[str, Any]:
     return await qa.ask(req.model_dump(mode="json"))
 
 
 @router.post("/ask/stream", summary="The same answer as server-sent events (meta, token…, final)")
-async def ask_stream(req: AskRequest, qa: Annotated[QaClient, Depends(get_qa)]) -> StreamingResponse:
+async def ask_stream(req: AskRequest, _: Reader, qa: Annotated[QaClient, Depends(get_qa)]) -> StreamingResponse:
     payload = req.model_dump(mode="json")
     stream = qa.ask_stream(payload)
     # Pull the first chunk here so a 4xx from the QA service is a problem+json, not a broken stream.

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from services.common.auth import Librarian, OwnPatron, Reader, audit, check_library
 from services.common.client import ServiceClient
 from services.gateway.deps import get_client
+from services.gateway.routes_search import PathId
 from services.recommender.schemas import LoansRequest, RecommendRequest, RecResponse
 
 router = APIRouter(prefix="/api/v1", tags=["recommendations"])
@@ -32,7 +34,8 @@ def _p(**kw: Any) -> dict[str, Any]:
 async def patron_recommendations(
     request: Request,
     client: Client,
-    patron_id: str,
+    patron_id: PathId,
+    _: OwnPatron,
     k: K = 10,
     library_id: str | None = None,
     available_only: bool = False,
@@ -45,19 +48,21 @@ async def patron_recommendations(
 
 
 @router.post("/recommendations", response_model=RecResponse, summary="Gợi ý từ một lịch sử (phiên ẩn danh)")
-async def recommendations(request: Request, client: Client, req: Annotated[RecommendRequest, Body()]) -> Any:
+async def recommendations(request: Request, client: Client, req: Annotated[RecommendRequest, Body()], _: Reader) -> Any:
     return await client.post_json("/v1/recommendations", req.model_dump(), headers=_headers(request))
 
 
 @router.get("/records/{library_id}/{record_id}/similar", response_model=RecResponse, summary="Tài liệu tương tự")
-async def similar(request: Request, client: Client, library_id: str, record_id: str, k: K = 10) -> Any:
+async def similar(request: Request, client: Client, library_id: PathId, record_id: PathId, _: Reader, k: K = 10) -> Any:
     return await client.get_json(
         f"/v1/records/{library_id}/{record_id}/similar", params={"k": k}, headers=_headers(request)
     )
 
 
 @router.get("/libraries/{library_id}/popular", response_model=RecResponse, summary="Được mượn nhiều")
-async def popular(request: Request, client: Client, library_id: str, k: K = 10, available_only: bool = False) -> Any:
+async def popular(
+    request: Request, client: Client, library_id: PathId, _: Reader, k: K = 10, available_only: bool = False
+) -> Any:
     return await client.get_json(
         f"/v1/libraries/{library_id}/popular", headers=_headers(request), params=_p(k=k, available_only=available_only)
     )
@@ -67,7 +72,8 @@ async def popular(request: Request, client: Client, library_id: str, k: K = 10, 
 async def new_arrivals(
     request: Request,
     client: Client,
-    patron_id: str,
+    patron_id: PathId,
+    _: OwnPatron,
     k: K = 10,
     library_id: str | None = None,
     available_only: bool = False,
@@ -80,10 +86,18 @@ async def new_arrivals(
 
 
 @router.post("/loans", summary="Ghi nhận lượt mượn")
-async def add_loans(client: Client, req: Annotated[LoansRequest, Body()]) -> Any:
-    return await client.post_json("/v1/loans", req.model_dump(mode="json"))
+async def add_loans(
+    request: Request, client: Client, req: Annotated[LoansRequest, Body()], principal: Librarian
+) -> Any:
+    libraries = sorted({loan.library_id for loan in req.loans})
+    check_library(request, principal, libraries)
+    result = await client.post_json("/v1/loans", req.model_dump(mode="json"))
+    await audit(request, principal, "loans.add", target=",".join(libraries)[:500], loans=len(req.loans))
+    return result
 
 
 @router.delete("/patrons/{patron_id}/history", summary="Xoá toàn bộ lịch sử mượn của bạn đọc")
-async def forget_patron(client: Client, patron_id: str) -> Any:
-    return (await client.request("DELETE", f"/v1/patrons/{patron_id}/history")).json()
+async def forget_patron(request: Request, client: Client, patron_id: PathId, principal: OwnPatron) -> Any:
+    result = (await client.request("DELETE", f"/v1/patrons/{patron_id}/history")).json()
+    await audit(request, principal, "patrons.forget", target=patron_id)
+    return result

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from auth.roles import ALL_LIBRARIES, Principal
+from auth.scope import libraries_in_import
 from catalog.model import RECORD_TYPES, Record
+from services.common.auth import Librarian, Reader, audit, check_library
 from services.common.errors import Problem
+from services.gateway import search_cache
 from services.gateway.deps import get_client
 from services.gateway.pipeline import IngestPipeline
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
+# An id taken from the URL path and put into the path of a call to another service: control characters (httpx
+# refuses them: a 500, found by schemathesis) and ? # % (they would change that call's URL) are refused with a 422.
+PathId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f?#%]+$",
+        description="An id (no control characters, ? # %)",
+    ),
+]
 
 
 class Passage(BaseModel):
@@ -62,6 +78,7 @@ def _unknown(param: str, value: str, known: list[str]) -> Problem:
 @router.get("/search", response_model=SearchResponse, summary="Search the union catalogue and full text")
 async def search(
     request: Request,
+    _: Reader,
     q: Annotated[str, Query(description="Vietnamese (with or without diacritics) or English")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
@@ -92,6 +109,14 @@ async def search(
         )
     if type is not None and type not in RECORD_TYPES:
         raise _unknown("type", type, list(RECORD_TYPES))
+    # The shared result cache (Redis, THUVIEN_REDIS_URL), invalidated by every index change.
+    cached = await search_cache.lookup(
+        request.app,
+        {"q": q, "k": k, "offset": offset, "library_id": library_id, "language": language}
+        | {"year_from": year_from, "year_to": year_to, "type": type, "subject": subject},
+    )
+    if cached.hit is not None:
+        return cached.hit
     analysis = await nlp.analyze(q)
     if not analysis.tokens:
         raise Problem(
@@ -129,37 +154,49 @@ async def search(
     ]
     restored = analysis.restored
     did_you_mean = restored if restored and restored != analysis.normalized else None
-    return SearchResponse(
-        query=analysis.model_dump(),
-        total=result["total"],
-        hits=hits,
-        facets=result["facets"],
-        did_you_mean=did_you_mean,
+    return await cached.remember(
+        SearchResponse(
+            query=analysis.model_dump(),
+            total=result["total"],
+            hits=hits,
+            facets=result["facets"],
+            did_you_mean=did_you_mean,
+        )
     )
 
 
 @router.get("/records/{library_id}/{record_id}", response_model=Record, tags=["records"])
-async def get_record(library_id: str, record_id: str, catalog=Depends(get_client("catalog"))) -> Record:
+async def get_record(
+    library_id: PathId, record_id: PathId, _: Reader, catalog=Depends(get_client("catalog"))
+) -> Record:
     return await catalog.get(library_id, record_id)
 
 
 @router.delete("/records/{library_id}/{record_id}", tags=["records"], summary="Delete a record and its passages")
 async def delete_record(
-    request: Request, library_id: str, record_id: str, catalog=Depends(get_client("catalog"))
+    request: Request,
+    library_id: PathId,
+    record_id: PathId,
+    principal: Librarian,
+    catalog=Depends(get_client("catalog")),
 ) -> dict[str, bool]:
+    check_library(request, principal, library_id)
     if not await catalog.delete(library_id, record_id):
         raise Problem(
             404,
             f"Không có biểu ghi '{record_id}' trong thư viện '{library_id}'.",
             f"No record '{record_id}' in library '{library_id}'.",
         )
-    await IngestPipeline(request.app.state.clients).index_pending()
+    await audit(request, principal, "records.delete", target=f"{library_id}/{record_id}", library_id=library_id)
+    pipeline = IngestPipeline(request.app.state.clients, on_index_change=search_cache.invalidator(request.app))
+    await pipeline.index_pending()
     return {"deleted": True}
 
 
 async def _import(
     request: Request,
     catalog,
+    principal: Principal,
     *,
     fmt: str | None,
     library_id: str | None,
@@ -173,6 +210,14 @@ async def _import(
         raise Problem(413, f"Dữ liệu gửi lên vượt quá {limit} byte.", f"The body exceeds {limit} bytes.")
     if not body.strip():
         raise Problem(422, "Dữ liệu gửi lên trống; không có gì được ghi.", "The body is empty; nothing was written.")
+    bound = principal.enforced and principal.library_id not in (None, ALL_LIBRARIES)
+    if bound:  # a librarian key writes only its own library: rows naming another are refused before any write
+        library_id = library_id or principal.library_id
+        check_library(request, principal, library_id)
+        wanted = await run_in_threadpool(
+            libraries_in_import, body, library_id, fmt=fmt, filename=filename, mapping=mapping, record_id=record_id
+        )
+        check_library(request, principal, wanted)
     summary = await catalog.import_body(
         body, fmt=fmt, library_id=library_id, filename=filename, mapping=mapping, record_id=record_id
     )
@@ -183,7 +228,22 @@ async def _import(
             "No valid record; nothing was written.",
             errors=summary["errors"],
         )
-    await IngestPipeline(request.app.state.clients).index_pending()
+    await audit(
+        request,
+        principal,
+        "records.import",
+        target=filename or record_id or request.url.path,
+        library_id=library_id,
+        format=fmt,
+        record_id=record_id,
+        imported=summary["imported"],
+        updated=summary["updated"],
+        skipped=summary["skipped"],
+        errors=len(summary["errors"]),
+        bytes=len(body),
+    )
+    pipeline = IngestPipeline(request.app.state.clients, on_index_change=search_cache.invalidator(request.app))
+    await pipeline.index_pending()
     return IngestResponse(**summary)
 
 
@@ -204,10 +264,11 @@ async def _import(
 )
 async def post_records(
     request: Request,
+    principal: Librarian,
     library_id: Annotated[str | None, Query(description="Default library for rows without one")] = None,
     catalog=Depends(get_client("catalog")),
 ) -> IngestResponse:
-    return await _import(request, catalog, fmt="jsonl", library_id=library_id)
+    return await _import(request, catalog, principal, fmt="jsonl", library_id=library_id)
 
 
 @router.post(
@@ -224,9 +285,12 @@ async def post_records(
 )
 async def import_file(
     request: Request,
+    principal: Librarian,
     library_id: Annotated[str, Query(min_length=1, description="Library of the records")],
     format: Annotated[str | None, Query(description="marc, marcxml, csv, jsonl, json, txt, epub, pdf")] = None,
-    filename: Annotated[str | None, Query(max_length=255)] = None,
+    filename: Annotated[
+        str | None, Query(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$", description="No control characters")
+    ] = None,
     mapping: Annotated[str | None, Query(description="Column mapping as JSON")] = None,
     record_id: Annotated[str | None, Query(description="Attach a digitized file to this record")] = None,
     catalog=Depends(get_client("catalog")),
@@ -234,6 +298,7 @@ async def import_file(
     return await _import(
         request,
         catalog,
+        principal,
         fmt=format,
         library_id=library_id,
         filename=filename,
@@ -243,6 +308,6 @@ async def import_file(
 
 
 @router.get("/libraries", tags=["records"], summary="The libraries in the union catalogue")
-async def libraries(request: Request, catalog=Depends(get_client("catalog"))) -> list[dict[str, str]]:
+async def libraries(request: Request, _: Reader, catalog=Depends(get_client("catalog"))) -> list[dict[str, str]]:
     names = request.app.state.settings.library_names()
     return [{"id": lib, "name": names.get(lib, lib)} for lib in await catalog.libraries()]

@@ -1,18 +1,21 @@
 """Gateway routes for subject suggestion: the thuvien API and the Annif-compatible API.
 
 The lead mounts ``router`` in the gateway and wires :func:`get_subjects_client` (it reads
-``request.app.state.clients["subjects"]``). Librarian-only when auth is on: if the gateway sets
-``app.state.require_librarian`` (a callable taking the request), every route here calls it.
+``request.app.state.clients["subjects"]``). Every route here needs the librarian role when auth is on
+(services/common/auth.py); accepted and rejected suggestions sent as feedback go to the audit log.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.common.auth import audit, require
 from services.common.errors import Problem
+from services.gateway.routes_search import PathId
 from services.subjects.client import SubjectsClient
 
 router = APIRouter(tags=["subjects"])
@@ -31,15 +34,8 @@ def get_subjects_client(request: Request) -> SubjectsClient:
     return client
 
 
-async def librarian_only(request: Request) -> None:
-    check = getattr(request.app.state, "require_librarian", None)
-    if check is not None:
-        result = check(request)
-        if hasattr(result, "__await__"):
-            await result
-
-
-Guard = Depends(librarian_only)
+# Every subjects route (suggestions, feedback, the Annif API) is a cataloguing tool: librarians and admins.
+Guard = require("librarian")
 Client = Depends(get_subjects_client)
 
 
@@ -62,7 +58,28 @@ async def suggest_batch(request: Request, client: SubjectsClient = Client) -> An
 
 @router.post("/api/v1/subjects/learn", dependencies=[Guard])
 async def learn(request: Request, client: SubjectsClient = Client) -> Any:
-    return await client.learn(await _json(request))
+    payload = await _json(request)
+    result = await client.learn(payload)
+    await _audit_learn(request, payload)
+    return result
+
+
+async def _audit_learn(request: Request, payload: Any, project: str | None = None) -> None:
+    """Accepted and rejected suggestions go to the audit log (who taught the subject models what)."""
+    items = payload if isinstance(payload, list) else [payload]
+    for item in items[:1000]:
+        if not isinstance(item, dict):
+            continue
+        vocab = str(item.get("vocab") or item.get("project") or project or "")
+        await audit(
+            request,
+            None,
+            "subjects.learn",
+            target=vocab or None,
+            accepted=item.get("accepted") or item.get("subjects") or [],
+            rejected=item.get("rejected") or [],
+            text=str(item.get("text") or (item.get("document") or {}).get("text") or item.get("title") or "")[:200],
+        )
 
 
 @router.get("/api/v1/subjects/projects", dependencies=[Guard])
@@ -96,12 +113,19 @@ async def annif_projects(request: Request, client: SubjectsClient = Client) -> R
 
 
 @router.get("/v1/projects/{project_id}", dependencies=[Guard])
-async def annif_project(project_id: str, request: Request, client: SubjectsClient = Client) -> Response:
+async def annif_project(project_id: PathId, request: Request, client: SubjectsClient = Client) -> Response:
     return await _forward(request, client, f"projects/{project_id}")
 
 
 @router.post("/v1/projects/{project_id}/{action}", dependencies=[Guard])
-async def annif_action(project_id: str, action: str, request: Request, client: SubjectsClient = Client) -> Response:
+async def annif_action(project_id: PathId, action: str, request: Request, client: SubjectsClient = Client) -> Response:
     if action not in ("suggest", "suggest-batch", "learn"):
         raise Problem(404, f"Không có thao tác '{action}'.", f"No such operation '{action}'.")
-    return await _forward(request, client, f"projects/{project_id}/{action}")
+    response = await _forward(request, client, f"projects/{project_id}/{action}")
+    if action == "learn" and response.status_code < 300:
+        try:
+            payload = json.loads(await request.body() or b"null")
+        except ValueError:
+            payload = None
+        await _audit_learn(request, payload, project_id)
+    return response

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import os
-import uuid
 from pathlib import Path
 
 import pytest
 
 from catalog.importers.marc import iter_marc_chunks
 from catalog.store import CatalogStore
+from tests.stores.pgtools import pg_database, pg_schema  # noqa: F401 - pg_database is a fixture
 
 N_LOC = 2000
 
@@ -46,28 +45,16 @@ def loc_store(loc_file: Path, tmp_path_factory: pytest.TempPathFactory):
     return store, summary
 
 
-# Store tests run on SQLite; set THUVIEN_TEST_PG_URL (e.g.
-# postgresql+psycopg://postgres@/postgres?host=/tmp&port=5432) to run them on PostgreSQL as well.
-PG_URL = os.environ.get("THUVIEN_TEST_PG_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"] if PG_URL else ["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path: Path) -> CatalogStore:
+    """An empty store on SQLite and on the real PostgreSQL (a fresh schema in this session's database,
+    see tests/stores/pgtools.py)."""
     if request.param == "sqlite":
         s = CatalogStore(f"sqlite:///{tmp_path / 'catalog.db'}")
         yield s
         s.close()
         return
-    from sqlalchemy import create_engine, text
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    s = CatalogStore(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    yield s
-    s.close()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with pg_schema(request.getfixturevalue("pg_database")) as url:
+        s = CatalogStore(url)
+        yield s
+        s.close()

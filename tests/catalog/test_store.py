@@ -1,4 +1,6 @@
-"""CatalogStore: upsert statuses and idempotence, atomicity, pending index, deletions, crash safety."""
+"""CatalogStore: upsert statuses and idempotence, atomicity, pending index, deletions, crash safety.
+
+The ``store`` fixture runs each test on SQLite and on the real PostgreSQL (tests/catalog/conftest.py)."""
 
 from __future__ import annotations
 
@@ -154,6 +156,38 @@ def test_two_stores_on_one_file(tmp_path: Path):
     assert b.get("L", "r1") is not None
     b.upsert([rec(2)])
     assert a.count() == 2
+
+
+def test_two_stores_on_one_database(store: CatalogStore):
+    """Two processes (gateway replicas, a CLI) on the same database, SQLite file or PostgreSQL."""
+    other = CatalogStore(store.url)
+    try:
+        store.upsert([rec(1, title="Chí Phèo")])
+        assert other.get("L", "r1").title == "Chí Phèo"
+        other.delete("L", "r1")
+        assert store.get("L", "r1") is None and store.pending_deletions() == [("L", "r1")]
+    finally:
+        other.close()
+
+
+def test_concurrent_writers_lose_nothing(store: CatalogStore):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def write(start: int) -> None:
+        try:
+            for i in range(start, start + 40, 4):
+                store.upsert([rec(i + k) for k in range(4)])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n * 40,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and store.count() == 160 and store.pending_count() == 160
 
 
 def _jsonl(path: Path, n: int) -> Path:

@@ -25,9 +25,6 @@ SERVICES = {
     "recommender": 8007,
 }
 HPA_SERVICES = {"embedding", "search", "qa"}
-# Env names that the Qdrant backend of issue 2 will read and Settings does not define yet. Listed on
-# purpose: any other THUVIEN_* name must be a field (or alias) of services/common/settings.py Settings.
-PLANNED_ENV = {"THUVIEN_QDRANT_URL", "THUVIEN_QDRANT_REPLICATION"}
 GATEWAY = "thuvien-gateway"
 
 Obj = dict[str, Any]
@@ -219,7 +216,7 @@ def check_env(objs: list[Obj]) -> list[str]:
                     if key in src and f"{kind}/{src[key]['name']}" not in maps:
                         problems.append(f"{name(w)}: envFrom {kind}/{src[key]['name']} does not exist")
     for env_name, where in sorted(names.items()):
-        if env_name.startswith("THUVIEN_") and env_name not in known and env_name not in PLANNED_ENV:
+        if env_name.startswith("THUVIEN_") and env_name not in known:
             problems.append(f"{where}: {env_name} is not a setting of services/common/settings.py")
     return problems
 
@@ -378,9 +375,9 @@ def check_qdrant(objs: list[Obj]) -> list[str]:
     if not qdrant:
         return ["no Qdrant StatefulSet"]
     replicas = qdrant[0]["spec"].get("replicas", 1)
-    factor = int(merged.get("THUVIEN_QDRANT_REPLICATION", "0"))
+    factor = int(merged.get("THUVIEN_QDRANT_REPLICATION_FACTOR", "0"))
     if not 1 <= factor <= replicas:
-        problems.append(f"THUVIEN_QDRANT_REPLICATION={factor} does not fit {replicas} Qdrant peers")
+        problems.append(f"THUVIEN_QDRANT_REPLICATION_FACTOR={factor} does not fit {replicas} Qdrant peers")
     env = {e["name"]: e.get("value") for e in pod_spec(qdrant[0])["containers"][0].get("env", [])}
     if env.get("QDRANT__CLUSTER__ENABLED") != "true":
         problems.append("Qdrant is not in cluster mode")

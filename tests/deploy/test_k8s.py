@@ -49,7 +49,7 @@ def test_base_has_every_part(rendered):
         assert ("StatefulSet", sts) in kinds
     assert {"ConfigMap", "Secret", "NetworkPolicy", "Ingress"} <= {k for k, _ in kinds}
     assert find(objs, "StatefulSet", "thuvien-qdrant")["spec"]["replicas"] == 3
-    assert find(objs, "ConfigMap", "thuvien-config")["data"]["THUVIEN_QDRANT_REPLICATION"] == "2"
+    assert find(objs, "ConfigMap", "thuvien-config")["data"]["THUVIEN_QDRANT_REPLICATION_FACTOR"] == "2"
 
 
 def test_dev_runs_one_replica_of_everything(rendered):
@@ -58,7 +58,7 @@ def test_dev_runs_one_replica_of_everything(rendered):
         assert w["spec"]["replicas"] == 1, w["metadata"]["name"]
     for hpa in checks.by_kind(objs, "HorizontalPodAutoscaler"):
         assert hpa["spec"]["minReplicas"] == hpa["spec"]["maxReplicas"] == 1
-    assert find(objs, "ConfigMap", "thuvien-config")["data"]["THUVIEN_QDRANT_REPLICATION"] == "1"
+    assert find(objs, "ConfigMap", "thuvien-config")["data"]["THUVIEN_QDRANT_REPLICATION_FACTOR"] == "1"
     # The patch changed one field of the container and kept the rest.
     emb = pod_spec(find(objs, "Deployment", "thuvien-embedding"))["containers"][0]
     assert emb["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
@@ -163,11 +163,13 @@ def test_settings_env_names_come_from_settings():
     assert "THUVIEN_NO_SUCH_SETTING" not in names
 
 
-def test_planned_env_names_are_the_qdrant_ones(rendered):
-    """The only THUVIEN_* names allowed without a Settings field are the Qdrant ones, listed on purpose."""
-    assert {"THUVIEN_QDRANT_URL", "THUVIEN_QDRANT_REPLICATION"} == checks.PLANNED_ENV
+def test_the_services_use_the_qdrant_statefulset(rendered):
     data = find(rendered["base"], "ConfigMap", "thuvien-config")["data"]
+    assert data["THUVIEN_VECTOR_BACKEND"] == "qdrant"
     assert data["THUVIEN_QDRANT_URL"] == "http://thuvien-qdrant:6333"
+    assert {"THUVIEN_VECTOR_BACKEND", "THUVIEN_QDRANT_URL", "THUVIEN_QDRANT_REPLICATION_FACTOR"} <= (
+        checks.settings_env_names()
+    )
 
 
 def _mutate_selector(objs):
@@ -257,7 +259,7 @@ def _mutate_pdb_selector(objs):
 
 
 def _mutate_qdrant_replication(objs):
-    find(objs, "ConfigMap", "thuvien-config")["data"]["THUVIEN_QDRANT_REPLICATION"] = "4"
+    find(objs, "ConfigMap", "thuvien-config")["data"]["THUVIEN_QDRANT_REPLICATION_FACTOR"] = "4"
 
 
 def _mutate_sts_service(objs):

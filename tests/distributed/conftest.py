@@ -65,16 +65,21 @@ class ServiceProcess:
                 self.proc.wait(timeout=10)
 
 
-def start_service(name: str, tmp: Path, env: dict[str, str], *, timeout: float = 90.0) -> ServiceProcess:
-    """``thuvien serve NAME --port P`` with JSON logs in ``tmp/NAME.log``; returns once /healthz answers."""
-    port = free_port()
+def start_service(
+    name: str, tmp: Path, env: dict[str, str], *, timeout: float = 90.0, port: int | None = None
+) -> ServiceProcess:
+    """``thuvien serve NAME --port P`` with JSON logs in ``tmp/NAME.log``; returns once /healthz answers.
+
+    ``port``: a given one (a restart on the port the others already point at), else a free one. A restart
+    appends to the same log file and reuses the data dir ``tmp/data-NAME``."""
+    port = port or free_port()
     data_dir = tmp / f"data-{name}"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = tmp / f"{name}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("THUVIEN_")}
     full_env.update({"THUVIEN_DATA_DIR": str(data_dir), "THUVIEN_LOG_JSON": "true", "PYTHONUNBUFFERED": "1"})
     full_env.update(env)
-    with open(log_path, "wb") as log_file:
+    with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", name, "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO,
