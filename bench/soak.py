@@ -51,6 +51,7 @@ SOAK_LIBRARY = "tv-soak"
 RSS_GROWTH_LIMIT = 0.10
 
 sys.path.insert(0, str(REPO))
+from catalog.text import clean_line  # noqa: E402
 from nlp.fold import fold  # noqa: E402
 
 
@@ -296,7 +297,8 @@ def lost_records(url: str, acked: list[dict]) -> list[str]:
     with httpx.Client(base_url=url, timeout=300) as http:
         for book in acked:
             r = http.get(f"/api/v1/records/{SOAK_LIBRARY}/{book['id']}")
-            if r.status_code != 200 or r.json().get("title") != book["title"]:
+            # the catalogue stores titles normalised (NFC, one tone placement, whitespace collapsed)
+            if r.status_code != 200 or r.json().get("title") != clean_line(book["title"]):
                 lost.append(f"{book['id']} (get {r.status_code})")
                 continue
             s = http.get("/api/v1/search", params={"q": book["title"], "k": 50, "library_id": SOAK_LIBRARY})
