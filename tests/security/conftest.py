@@ -17,6 +17,7 @@ from services.common.settings import Settings
 from services.gateway.app import create_app
 from services.ingest_cli import run_ingest
 from services.suite import build_suite
+from tests.stores.pgtools import pg_database  # noqa: F401 - fixture: this session's PostgreSQL database
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo"

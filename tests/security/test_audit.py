@@ -5,11 +5,9 @@ every key made or revoked is recorded with who, when, what and the request id; r
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -22,8 +20,7 @@ from services.subjects.client import SubjectsClient
 from subjects import corpora
 from subjects.project import ProjectConfig, ProjectStore
 from tests.security.test_auth_routes import LIB, secured_settings
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.stores.pgtools import pg_schema
 
 
 @pytest.fixture(scope="module")
@@ -165,21 +162,10 @@ def any_log(request, tmp_path):
     if request.param == "sqlite":
         yield AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
         return
-    schema = f"audit_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 5})
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"the PostgreSQL test database at {PG_URL} does not answer: {exc}")
-    engine = sa.create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        yield AuditLog(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema(request.getfixturevalue("pg_database")) as url:
+        log = AuditLog(url)
+        yield log
+        log.engine.dispose()
 
 
 def test_store_filters_on_sqlite_and_postgresql(any_log: AuditLog):

@@ -4,7 +4,6 @@ and on the real PostgreSQL; and the ``thuvien keys`` commands."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -13,8 +12,7 @@ from typer.testing import CliRunner
 from auth.keys import HASHER, KeyError_, KeyStore, api_keys, key_id_of, parse_key
 from auth.roles import Role
 from services.cli import app as cli_app
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.stores.pgtools import pg_schema
 
 
 @pytest.fixture
@@ -23,24 +21,12 @@ def sqlite_store(tmp_path) -> KeyStore:
 
 
 @pytest.fixture
-def pg_store():
-    """A KeyStore in a fresh schema of the real PostgreSQL ``test`` database, dropped afterwards."""
-    schema = f"auth_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 5})
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"the PostgreSQL test database at {PG_URL} does not answer: {exc}")
-    # search_path in the URL itself: the migrations runner opens its own engine from the URL
-    engine = sa.create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        yield KeyStore(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+def pg_store(pg_database):
+    """A KeyStore in a fresh schema of this session's PostgreSQL database, dropped afterwards."""
+    with pg_schema(pg_database) as url:  # search_path in the URL: the migrations runner opens its own engine
+        store = KeyStore(url)
+        yield store
+        store.engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
