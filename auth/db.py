@@ -42,8 +42,8 @@ def engine_for(url: str) -> Engine:
                 @event.listens_for(engine, "connect")
                 def _pragmas(dbapi_conn, _record) -> None:  # as the catalogue store: WAL, wait when busy
                     cur = dbapi_conn.cursor()
+                    cur.execute("PRAGMA busy_timeout=30000")  # first: the switch to WAL may wait for a lock
                     cur.execute("PRAGMA journal_mode=WAL")
-                    cur.execute("PRAGMA busy_timeout=30000")
                     cur.close()
 
             else:

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -101,6 +104,23 @@ def content_hash(data_json: str, chunks_digest: str) -> str:
     return hashlib.sha256(f"{data_json}\x1e{chunks_digest}".encode()).hexdigest()
 
 
+WAL_SWITCH_WAIT_S = 30.0
+
+
+def _switch_to_wal(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another opener holds the file: SQLite answers "database is
+    locked" at once, without its busy timeout, when a fresh file is switched while another connection migrates it."""
+    deadline = time.monotonic() + WAL_SWITCH_WAIT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class PendingItem(tuple):
     """``(record, chunks)`` — unpacks as a pair — plus ``.content_hash`` for :meth:`mark_indexed`."""
 
@@ -153,10 +173,10 @@ class CatalogStore:
             # Let SQLAlchemy (not the sqlite3 module) emit BEGIN, so we can choose its kind.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            _switch_to_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -9,7 +9,6 @@ answer 503 until it does; the process itself keeps serving (no crash loop hiding
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import threading
 
@@ -17,30 +16,13 @@ from fastapi import FastAPI
 
 from services.common.app import add_readiness_check, readiness
 from services.common.client import ServiceClient, configure_client_defaults
+from services.common.heap import pin_mmap_threshold
 from services.common.observability import configure_logging
 from services.common.settings import Settings
 from services.gateway.lock import DataDirLock
 from services.suite import build_suite, remote_clients, single_service_app
 
 log = logging.getLogger("thuvien.serve")
-
-
-M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
-MMAP_THRESHOLD_BYTES = 128 * 1024
-
-
-def pin_mmap_threshold() -> bool:
-    """Keep glibc's mmap threshold at 128 KiB for the life of the process.
-
-    glibc raises the threshold after a large block is freed, so the index and restorer arrays rebuilt at
-    every save then come from the heap, which fragments: under ingest traffic a server's RSS kept rising
-    (an in-process mix of one write, four searches and one question per step: +36 MB over 250 steps
-    unpinned, +16 MB pinned). Pinned, large arrays are mapped and given back to the system when freed.
-    A no-op off glibc."""
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):
-        return False
 
 
 def build_service_app(service: str, settings: Settings, *, url: str) -> FastAPI:

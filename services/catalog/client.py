@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from catalog.model import Chunk, Record
 from services.catalog.app import PendingItem
-from services.common.client import ServiceClient
+from services.common.client import ServiceClient, path_segment
+
+
+def _record_path(library_id: str, record_id: str) -> str:
+    """``/v1/records/<library_id>/<record_id>``, each id percent-encoded as one path segment (``/ ? # %`` too)."""
+    return f"/v1/records/{path_segment(library_id)}/{path_segment(record_id)}"
 
 
 class CatalogClient(ServiceClient):
@@ -16,14 +21,14 @@ class CatalogClient(ServiceClient):
         return (await self.post_json("/v1/records/upsert", payload))["outcomes"]
 
     async def get(self, library_id: str, record_id: str) -> Record:
-        return Record.model_validate(await self.get_json(f"/v1/records/{library_id}/{record_id}"))
+        return Record.model_validate(await self.get_json(_record_path(library_id, record_id)))
 
     async def get_many(self, keys: list[tuple[str, str]]) -> list[Record]:
         data = await self.post_json("/v1/records/get-many", {"keys": keys}, idempotent=True)
         return [Record.model_validate(r) for r in data]
 
     async def chunks_of(self, library_id: str, record_id: str) -> list[Chunk]:
-        data = await self.get_json(f"/v1/records/{library_id}/{record_id}/chunks")
+        data = await self.get_json(f"{_record_path(library_id, record_id)}/chunks")
         return [Chunk.model_validate(c) for c in data]
 
     async def pending(self, limit: int = 200) -> list[PendingItem]:
@@ -37,7 +42,7 @@ class CatalogClient(ServiceClient):
         await self.post_json("/v1/deletions-done", {"keys": keys}, idempotent=True)
 
     async def delete(self, library_id: str, record_id: str) -> bool:
-        resp = await self.request("DELETE", f"/v1/records/{library_id}/{record_id}")
+        resp = await self.request("DELETE", _record_path(library_id, record_id))
         return bool(resp.json()["deleted"])
 
     async def mark_indexed(self, items: list[tuple[str, str, str]]) -> None:

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from time import monotonic
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI
@@ -76,6 +77,11 @@ def client_options(settings: Any) -> dict[str, float]:
         "breaker_failures": int(settings.service_breaker_failures),
         "breaker_cooldown_s": float(settings.service_breaker_cooldown_s),
     }
+
+
+def path_segment(value: str) -> str:
+    """An id as one URL path segment of a call to another service: percent-encoded, ``/ ? # %`` included."""
+    return quote(value, safe="")
 
 
 class CircuitBreaker:

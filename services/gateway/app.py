@@ -7,6 +7,7 @@ topology those are in-process apps built by :mod:`services.suite`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager, suppress
 from html import escape
 from importlib import import_module
@@ -20,7 +21,8 @@ from services.common.app import make_app
 from services.common.auth import Authenticator, Reader, annotate_openapi
 from services.common.client import ServiceClient
 from services.common.settings import Settings
-from services.gateway import routes_search
+from services.gateway import routes_search, search_cache
+from services.gateway.index_scheduler import IndexScheduler
 from services.gateway.pipeline import IngestPipeline
 
 WEB = Path(__file__).parent / "web"
@@ -30,6 +32,7 @@ OPTIONAL_ROUTERS = ("routes_qa", "routes_recommender", "routes_subjects", "route
 FRAGMENT_SERVICES = ("qa", "recommender", "subjects")
 
 INDEX_STATS = ("model_id", "documents", "records", "dense_vectors", "dense_kind")
+log = logging.getLogger("thuvien.gateway")
 health = APIRouter(prefix="/api/v1", tags=["health"])
 
 
@@ -50,9 +53,7 @@ async def get_stats(request: Request, _: Reader) -> dict:
     search = await clients["search"].stats()
     return {
         "catalog": catalog,
-        "index": {
-            k: search[k] for k in ("model_id", "documents", "records", "dense_vectors", "dense_kind") if k in search
-        },
+        "index": {k: search[k] for k in INDEX_STATS if k in search},
     }
 
 
@@ -74,6 +75,27 @@ def compose_page(settings: Settings) -> str:
     return html
 
 
+def index_scheduler(app: FastAPI, clients: dict[str, ServiceClient]) -> IndexScheduler:
+    """The gateway's one scheduler of indexing runs (group commit, services/gateway/index_scheduler.py); each run
+    indexes everything pending and invalidates the app's search cache after every index change."""
+
+    async def run() -> int:
+        return await IngestPipeline(clients, on_index_change=search_cache.invalidator(app)).index_pending()
+
+    return IndexScheduler(run)
+
+
+async def catch_up(scheduler: IndexScheduler) -> None:
+    """Index the records stored by an ingest that was stopped before indexing finished (at start-up)."""
+    try:
+        done = await scheduler.index()
+    except Exception as exc:  # the server keeps serving; the next write retries
+        log.warning("indexing the records pending at start-up failed: %s", exc)
+    else:
+        if done:
+            log.info("indexed %d records pending at start-up", done)
+
+
 def create_app(
     clients: dict[str, ServiceClient], settings: Settings, *, on_close=None, index_on_start: bool = False
 ) -> FastAPI:
@@ -81,9 +103,10 @@ def create_app(
     async def lifespan(app: FastAPI):
         task = None
         if index_on_start:
-            # Records stored by an ingest that was stopped before indexing finished.
-            task = asyncio.create_task(IngestPipeline(clients).index_pending())
+            # through the scheduler: never beside a run started by an API write
+            task = asyncio.create_task(catch_up(app.state.index_scheduler))
         yield
+        await app.state.index_scheduler.aclose()
         if task is not None and not task.done():
             task.cancel()
         for client in clients.values():
@@ -111,6 +134,7 @@ def create_app(
     )
     app.state.clients = clients
     app.state.settings = settings
+    app.state.index_scheduler = index_scheduler(app, clients)
     # Roles: every route declares one (services/common/auth.py); the spec says which (x-thuvien-role).
     app.state.auth = Authenticator(settings)
     annotate_openapi(app)

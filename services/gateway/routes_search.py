@@ -15,7 +15,7 @@ from services.common.auth import Librarian, Reader, audit, check_library
 from services.common.errors import Problem
 from services.gateway import search_cache
 from services.gateway.deps import get_client
-from services.gateway.pipeline import IngestPipeline
+from services.gateway.index_scheduler import IndexScheduler
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 # An id taken from the URL path and put into the path of a call to another service: control characters (httpx
@@ -63,6 +63,13 @@ class IngestResponse(BaseModel):
     updated: int
     skipped: int
     errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+async def index_now(request: Request) -> None:
+    """Return once what this request wrote is in the index: a run of the app's scheduler that started after the
+    write (one run for every write arriving meanwhile: group commit); its error becomes this request's error."""
+    scheduler: IndexScheduler = request.app.state.index_scheduler
+    await scheduler.index()
 
 
 def _unknown(param: str, value: str, known: list[str]) -> Problem:
@@ -188,8 +195,7 @@ async def delete_record(
             f"No record '{record_id}' in library '{library_id}'.",
         )
     await audit(request, principal, "records.delete", target=f"{library_id}/{record_id}", library_id=library_id)
-    pipeline = IngestPipeline(request.app.state.clients, on_index_change=search_cache.invalidator(request.app))
-    await pipeline.index_pending()
+    await index_now(request)
     return {"deleted": True}
 
 
@@ -242,8 +248,7 @@ async def _import(
         errors=len(summary["errors"]),
         bytes=len(body),
     )
-    pipeline = IngestPipeline(request.app.state.clients, on_index_change=search_cache.invalidator(request.app))
-    await pipeline.index_pending()
+    await index_now(request)
     return IngestResponse(**summary)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.client import ServiceClient
+from services.common.client import ServiceClient, path_segment
 
 
 def _params(**kw: Any) -> dict[str, Any]:
@@ -21,7 +21,7 @@ class RecommenderClient(ServiceClient):
         headers: dict | None = None,
     ) -> dict:
         return await self.get_json(
-            f"/v1/patrons/{patron_id}/recommendations",
+            f"/v1/patrons/{path_segment(patron_id)}/recommendations",
             headers=headers,
             params=_params(k=k, library_id=library_id, available_only=available_only),
         )
@@ -30,13 +30,19 @@ class RecommenderClient(ServiceClient):
         return await self.post_json("/v1/recommendations", payload, headers=headers)
 
     async def similar(self, library_id: str, record_id: str, k: int = 10, headers: dict | None = None) -> dict:
-        return await self.get_json(f"/v1/records/{library_id}/{record_id}/similar", params={"k": k}, headers=headers)
+        return await self.get_json(
+            f"/v1/records/{path_segment(library_id)}/{path_segment(record_id)}/similar",
+            params={"k": k},
+            headers=headers,
+        )
 
     async def popular(
         self, library_id: str, k: int = 10, available_only: bool = False, headers: dict | None = None
     ) -> dict:
         return await self.get_json(
-            f"/v1/libraries/{library_id}/popular", headers=headers, params=_params(k=k, available_only=available_only)
+            f"/v1/libraries/{path_segment(library_id)}/popular",
+            headers=headers,
+            params=_params(k=k, available_only=available_only),
         )
 
     async def new_arrivals(
@@ -48,7 +54,7 @@ class RecommenderClient(ServiceClient):
         headers: dict | None = None,
     ) -> dict:
         return await self.get_json(
-            f"/v1/patrons/{patron_id}/new-arrivals",
+            f"/v1/patrons/{path_segment(patron_id)}/new-arrivals",
             headers=headers,
             params=_params(k=k, library_id=library_id, available_only=available_only),
         )
@@ -57,7 +63,7 @@ class RecommenderClient(ServiceClient):
         return await self.post_json("/v1/loans", {"loans": loans})
 
     async def forget_patron(self, patron_id: str) -> dict:
-        return (await self.request("DELETE", f"/v1/patrons/{patron_id}/history")).json()
+        return (await self.request("DELETE", f"/v1/patrons/{path_segment(patron_id)}/history")).json()
 
     async def model_info(self) -> dict:
         return await self.get_json("/v1/model")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter
+from prometheus_client import Counter
 from pydantic import BaseModel, Field, ValidationError
 
 from catalog.model import Chunk, Record
@@ -30,6 +31,9 @@ from search.index import SearchIndex
 from search.results import QueryInput, SearchResult
 from services.common.app import make_app
 from services.common.errors import Problem
+from services.common.heap import release_free_heap
+
+INDEX_SAVES = Counter("thuvien_index_saves", "Index generations written by the search service (POST /v1/save).")
 
 MAX_K = 1000
 MAX_OFFSET = 10_000
@@ -154,6 +158,8 @@ def create_app(index: SearchIndex) -> Any:
     @router.post("/save")
     def save() -> dict[str, int]:
         index.save()
+        INDEX_SAVES.inc()
+        release_free_heap()  # the old generation's arrays were just freed
         return {"generation": index.generation}
 
     @router.get("/stats")

@@ -1,4 +1,4 @@
-"""`thuvien serve` pins glibc's mmap threshold (large freed arrays go back to the system)."""
+"""glibc heap settings of `thuvien serve`: the mmap threshold is pinned and free heap pages can be given back."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ import platform
 
 import pytest
 
-from services.serve import pin_mmap_threshold
+from services.common.heap import pin_mmap_threshold, release_free_heap
 
 
 def test_mmap_threshold_is_pinned_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt(M_MMAP_THRESHOLD) is glibc's; nothing to pin on this C library")
     assert pin_mmap_threshold() is True
+
+
+def test_free_heap_pages_are_released_on_glibc():
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's; nothing to release on this C library")
+    blocks = [bytearray(64 * 1024) for _ in range(200)]  # heap blocks below the mmap threshold, then freed
+    del blocks
+    assert release_free_heap() is True
