@@ -37,13 +37,15 @@ def engine_for(url: str) -> Engine:
             if parsed.get_backend_name() == "sqlite":
                 if parsed.database and parsed.database != ":memory:":
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                from migrations.db import switch_to_wal
+
                 engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
                 @event.listens_for(engine, "connect")
                 def _pragmas(dbapi_conn, _record) -> None:  # as the catalogue store: WAL, wait when busy
                     cur = dbapi_conn.cursor()
-                    cur.execute("PRAGMA busy_timeout=30000")  # first: the switch to WAL may wait for a lock
-                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA busy_timeout=30000")
+                    switch_to_wal(cur)
                     cur.close()
 
             else:

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -47,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from catalog.model import Chunk, Record
-from migrations.db import SchemaGate, engine_options, is_memory_sqlite, normalize_url
+from migrations.db import SchemaGate, engine_options, is_memory_sqlite, normalize_url, switch_to_wal
 from migrations.db import StoreUnavailable as StoreUnavailable  # re-exported: what a call raises when the DB is down
 
 metadata = MetaData()
@@ -104,23 +101,6 @@ def content_hash(data_json: str, chunks_digest: str) -> str:
     return hashlib.sha256(f"{data_json}\x1e{chunks_digest}".encode()).hexdigest()
 
 
-WAL_SWITCH_WAIT_S = 30.0
-
-
-def _switch_to_wal(cur: Any) -> None:
-    """``PRAGMA journal_mode=WAL``, retried while another opener holds the file: SQLite answers "database is
-    locked" at once, without its busy timeout, when a fresh file is switched while another connection migrates it."""
-    deadline = time.monotonic() + WAL_SWITCH_WAIT_S
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 class PendingItem(tuple):
     """``(record, chunks)`` — unpacks as a pair — plus ``.content_hash`` for :meth:`mark_indexed`."""
 
@@ -174,7 +154,7 @@ class CatalogStore:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=30000")
-            _switch_to_wal(cur)
+            switch_to_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

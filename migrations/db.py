@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ class StoreUnavailable(RuntimeError):
         self.url = url  # already without password
         self.reason = reason
         super().__init__(f"{store} store: the database {url} is unreachable: {reason}")
+
+
+WAL_SWITCH_WAIT_S = 30.0
 
 
 def normalize_url(url: str) -> str:
@@ -67,6 +71,21 @@ def is_memory_sqlite(url: str) -> bool:
         return False
     path = url.split("///", 1)[-1] if "///" in url else ""
     return path in ("", ":memory:") or "mode=memory" in url
+
+
+def switch_to_wal(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL`` on a SQLite connection whose busy timeout is set, retried for up to
+    :data:`WAL_SWITCH_WAIT_S` while another opener holds the file: SQLite answers "database is locked" at once,
+    without its busy timeout, when a fresh file is switched while another connection migrates it."""
+    deadline = time.monotonic() + WAL_SWITCH_WAIT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def engine_options(url: str) -> dict[str, Any]:

@@ -33,10 +33,10 @@ def pin_mmap_threshold() -> bool:
 
 
 def release_free_heap() -> bool:
-    """Give the free pages of every malloc arena back to the system (``malloc_trim(0)``). Called after
-    each index save, when the old generation's arrays have just been freed."""
+    """Give the free pages of every malloc arena back to the system (``malloc_trim(0)``); True when some
+    were. Called after each index save, when the old generation's arrays have just been freed."""
     libc = _libc()
     try:
-        return libc is not None and libc.malloc_trim(0) in (0, 1)
+        return libc is not None and libc.malloc_trim(0) == 1
     except AttributeError:
         return False
