@@ -311,10 +311,11 @@ def lost_records(url: str, acked: list[dict]) -> tuple[list[str], list[str]]:
     """Ids of acknowledged records not retrievable by id or not found by a search for their title, and ids found
     only by their title and authors.
 
-    The search is restricted to the soak's library. A title made of common words can rank below 50 others of that
-    library (soak-vinabook-00452 "Việt Nam Văn Hóa Và Du Lịch": its record is indexed, but 2,000 characters of
-    unrelated shop description dilute its title among many travel and culture books, rank ~120 lexically): such a
-    record counts as found when a search for its title and authors, what a librarian types next, finds it."""
+    The search is restricted to the soak's library. Since known-item pinning (``search/titles.py``) a search for a
+    whole title puts the records with that title first; before it, a title made of common words could rank below
+    50 others of that library (soak-vinabook-00452 "Việt Nam Văn Hóa Và Du Lịch", rank ~120 lexically under 2,000
+    characters of unrelated shop description). The fallback stays, and is counted: a record also counts as found
+    when a search for its title and authors, what a librarian types next, finds it."""
     lost, by_authors = [], []
     with httpx.Client(base_url=url, timeout=300) as http:
         for book in acked:

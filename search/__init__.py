@@ -1,5 +1,5 @@
 """Hybrid search: BM25 over accented and folded syllables + FAISS dense vectors, fused, with
-filters, facets, snippets and chunk hits grouped under their record. Entry point:
+known-item title matches first, filters, facets, snippets and chunk hits grouped under their record. Entry point:
 :class:`search.index.SearchIndex`."""
 
 from search.dense import ModelMismatchError

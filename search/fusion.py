@@ -33,6 +33,7 @@ class FusionConfig(BaseModel):
     accented: Weights = Field(default_factory=Weights, description="weights for queries typed with diacritics")
     plain: Weights = Field(default_factory=Weights, description="weights for queries typed without diacritics")
     bigrams: bool = Field(False, description="index syllable bigrams in the BM25 fields")
+    known_items: bool = Field(True, description="records whose whole title is the query come first (search.titles)")
 
 
 class Ranked(BaseModel, arbitrary_types_allowed=True):

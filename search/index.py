@@ -53,6 +53,7 @@ from search.lexical import BM25Field
 from search.results import Hit, Passage, QueryInput, SearchResult
 from search.snippets import make_snippet
 from search.store import DocStore
+from search.titles import query_title_key
 from search.vectors import VectorBackend, VectorConfig, doc_payload, load_backend, new_backend
 
 __all__ = ["SearchIndex", "ModelMismatchError", "UnknownFilterValue", "DEFAULT_FUSION", "MAX_QUERY_TOKENS"]
@@ -353,6 +354,7 @@ class SearchIndex:
             )
             weights = self.fusion.accented if q.has_diacritics else self.fusion.plain
             fused = fuse(lists, weights, self.fusion)
+            matched[self._pin_known_items(q, fused, mask)] = True
             ranked = sorted(fused.items(), key=lambda x: -x[1])
             # group by record, best doc first
             groups: dict[int, list[tuple[int, float]]] = {}
@@ -389,12 +391,31 @@ class SearchIndex:
             )
             weights = weights_override or (self.fusion.accented if q.has_diacritics else self.fusion.plain)
             fused = fuse(lists, weights, self.fusion)
+            self._pin_known_items(q, fused, mask)
             seen: dict[str, None] = {}
             for slot, _ in sorted(fused.items(), key=lambda x: -x[1]):
                 seen.setdefault(self.store.docs[slot].record_key, None)
                 if len(seen) >= k:
                     break
             return list(seen)
+
+    def _pin_known_items(self, q: QueryInput, fused: dict[int, float], mask: np.ndarray) -> list[int]:
+        """Put the records whose title is the query (``search.titles``) ahead of every other
+        candidate, in their fused order, in ``fused``; returns their slots (none when the fusion
+        config turns ``known_items`` off)."""
+        if not self.fusion.known_items:
+            return []
+        normalized = (q.normalized or normalize(q.original))[:MAX_QUERY_CHARS]
+        slots = [
+            s
+            for s in self.store.title_slots(query_title_key(normalized, q.has_diacritics), q.has_diacritics)
+            if s < len(mask) and mask[s]
+        ]
+        if slots:
+            top = max(fused.values(), default=0.0)
+            for s in slots:
+                fused[s] = top + 1.0 + fused.get(s, 0.0)
+        return slots
 
     def _query_tokens(self, q: QueryInput) -> tuple[list[str], list[str]]:
         normalized = (q.normalized or normalize(q.original))[:MAX_QUERY_CHARS]

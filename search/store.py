@@ -10,6 +10,7 @@ import numpy as np
 
 from search.documents import IndexDoc
 from search.filters import Filters, UnknownFilterValue, norm_value, subject_keys
+from search.titles import title_keys
 
 __all__ = ["DocStore"]
 
@@ -57,6 +58,9 @@ class DocStore:
         self._pair_slot = np.zeros(1024, dtype=np.int64)
         self._pair_code = np.zeros(1024, dtype=np.int32)
         self._n_pairs = 0
+        # known-item search: title key -> record-document slots (search.titles)
+        self.title_accented: dict[str, set[int]] = {}
+        self.title_folded: dict[str, set[int]] = {}
 
     # ---- sizes ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -111,6 +115,8 @@ class DocStore:
                 if i == len(subject_keys(heading)) - 1:
                     keys.append(key)
         self.slot_subjects[slot] = keys
+        if doc.kind == "record":
+            self._index_title(doc.title, slot, add=True)
         for key in dict.fromkeys(keys):
             if self._n_pairs == len(self._pair_slot):
                 self._pair_slot = np.concatenate([self._pair_slot, np.zeros_like(self._pair_slot)])
@@ -148,7 +154,26 @@ class DocStore:
             self.by_doc_id.pop(doc.doc_id, None)
             self.slot_subjects.pop(s, None)
             self.alive[s] = False
+            if doc.kind == "record":
+                self._index_title(doc.title, s, add=False)
         return slots
+
+    def _index_title(self, title: str, slot: int, add: bool) -> None:
+        keys = title_keys(title)
+        for table, table_keys in ((self.title_accented, keys.accented), (self.title_folded, keys.folded)):
+            for key in table_keys:
+                if add:
+                    table.setdefault(key, set()).add(slot)
+                elif key in table:
+                    table[key].discard(slot)
+                    if not table[key]:
+                        del table[key]
+
+    def title_slots(self, key: str | None, accented: bool) -> list[int]:
+        """Record-document slots whose title (or title proper) has this key, in slot order."""
+        if key is None:
+            return []
+        return sorted((self.title_accented if accented else self.title_folded).get(key, ()))
 
     # ---- filters -------------------------------------------------------------------------------
     def known_values(self, field: str) -> list[str]:
