@@ -3,10 +3,16 @@ qa-news (refusal), plus in-process latency with ~50k passages indexed.
 
 Holdings (built exactly like ``bench/search_quality.py``, so the shared embedding cache is reused):
 the 240 XQuAD-vi paragraphs (one record each) + 2,000 viwiki articles, chunked with
-``catalog.chunking.chunk_text`` (~200 words). qa-news: each of the 450 questions is asked against the
-pool of its own contexts (6.6 on average) together with the holdings; a question is answerable
-when any context of its pool holds a gold answer (329 of 450; the 2,976 per-context labels say
-whether *that* context answers, which pooled retrieval cannot separate).
+``catalog.chunking.chunk_text`` (~200 words).
+
+qa-news (refusal) holds 450 question texts, each paired with 6.6 short contexts on average: 2,976
+(question, context) pairs, 1,991 of them labelled unanswerable (``is_impossible``: *that* context
+does not answer). The refusal set is those 2,976 questions, each asked against the whole pool of
+qa-news contexts together with the holdings, less the *other* contexts of the same question text
+(their labels belong to them: with them searchable every copy of a question would see the same
+evidence under different labels). Refusal precision and recall count the 1,991. A second, coarser
+figure (``qa_news_pools``) asks each of the 450 question texts once against the holdings and all
+its own contexts, answerable when any of them holds a gold answer (329 of 450).
 
 Systems, in one run:
 * thuvien: BM25 (syllables + bigrams) top-20 passages -> sentence ranker (listwise) -> supporting
@@ -79,9 +85,19 @@ class Item:
     answers: list[str]
     gold_chunks: set[str]
     answerable: bool = True
-    pool: str | None = None  # qa-news: the entry whose contexts are searchable
     fold: int = -1  # cross-fitting fold: XQuAD by article, qa-news by title
-    per_context: tuple[int, int] = (0, 0)  # qa-news: (answerable, unanswerable) per-context labels
+    # qa-news: the news passages searchable beside the holdings (None: none of them, XQuAD)
+    news: NewsScope | None = None
+
+
+@dataclass(frozen=True)
+class NewsScope:
+    """Which qa-news passages (indices into the bench's passage list) a question may retrieve:
+    ``shown`` ones, or every news passage but the ``withheld`` ones when ``whole_pool``."""
+
+    shown: tuple[int, ...]
+    withheld: tuple[int, ...] = ()
+    whole_pool: bool = False
 
 
 def holdings(data: Path, distractors: int) -> tuple[list[Passage], list[Item]]:
@@ -113,17 +129,21 @@ def holdings(data: Path, distractors: int) -> tuple[list[Passage], list[Item]]:
     return passages, items
 
 
-def qa_news(data: Path) -> tuple[list[Passage], list[Item]]:
+def qa_news(data: Path, offset: int) -> tuple[list[Passage], list[Item], list[Item]]:
+    """The qa-news passages (their indices start at ``offset`` in the bench's passage list), the
+    2,976 per-context questions and the 450 per-pool ones (see the module docstring)."""
     raw = json.loads((data / "qa-news" / "train-v2.0.json").read_text(encoding="utf-8"))
     passages: list[Passage] = []
-    items: list[Item] = []
+    contexts: list[Item] = []
+    pools: list[Item] = []
+    by_question: dict[str, list[int]] = {}  # question text -> passage indices of its contexts
+    entries = []
     for ei, entry in enumerate(raw["data"]):
         lib = f"qanews-{ei:03d}"
-        answers: list[str] = []
-        gold: set[str] = set()
-        question = None
+        pairs = []  # (passage index, qa)
         for ci, para in enumerate(entry["paragraphs"]):
             cid = f"{lib}/c{ci}#0"
+            pi = offset + len(passages)
             passages.append(
                 Passage(
                     chunk_id=cid,
@@ -135,24 +155,37 @@ def qa_news(data: Path) -> tuple[list[Passage], list[Item]]:
                 )
             )
             for qa in para["qas"]:
-                question = qa["question"]
-                if not qa["is_impossible"]:
-                    answers += [a["text"] for a in qa["answers"]]
-                    gold.add(cid)
-        labels = [qa["is_impossible"] for para in entry["paragraphs"] for qa in para["qas"]]
-        items.append(
-            Item(
-                lib,
-                question or entry["title"],
-                answers,
-                gold,
-                answerable=bool(answers),
-                pool=lib,
-                per_context=(labels.count(False), labels.count(True)),
-                fold=title_fold(entry["title"]),
+                pairs.append((pi, cid, qa))
+                by_question.setdefault(question_key(qa["question"]), []).append(pi)
+        entries.append((lib, entry["title"], pairs))
+    for lib, title, pairs in entries:
+        fold = title_fold(title)
+        answers: list[str] = []
+        gold: set[str] = set()
+        for pi, cid, qa in pairs:
+            own = [a["text"] for a in qa["answers"]] if not qa["is_impossible"] else []
+            answers += own
+            gold |= {cid} if own else set()
+            siblings = tuple(i for i in by_question[question_key(qa["question"])] if i != pi)
+            contexts.append(
+                Item(
+                    qa["id"],
+                    qa["question"],
+                    own,
+                    {cid} if own else set(),
+                    answerable=bool(own),
+                    fold=fold,
+                    news=NewsScope(shown=(pi,), withheld=siblings, whole_pool=True),
+                )
             )
-        )
-    return passages, items
+        question = pairs[0][2]["question"] if pairs else title
+        shown = tuple(dict.fromkeys(pi for pi, _, _ in pairs))
+        pools.append(Item(lib, question, answers, gold, answerable=bool(answers), fold=fold, news=NewsScope(shown)))
+    return passages, contexts, pools
+
+
+def question_key(question: str) -> str:
+    return " ".join(normalize(question).casefold().split())
 
 
 def title_fold(title: str) -> int:
@@ -165,15 +198,21 @@ def is_train(item: Item) -> bool:
     return int(hashlib.sha1((SEED + item.question).encode()).hexdigest(), 16) % 2 == 0
 
 
-def masks(passages: Sequence[Passage]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    libs = np.array([p.library_id for p in passages])
-    base = np.array([lib in ("xquad", "viwiki") for lib in libs], dtype=np.float32)
-    pools = {}
-    for lib in sorted({x for x in libs if x.startswith("qanews-")}):
-        m = base.copy()
-        m[libs == lib] = 1.0
-        pools[lib] = m
-    return base, pools
+class Masks:
+    """Retrieval masks over the bench's passages: the holdings, and per question its news scope."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        libs = np.array([p.library_id for p in passages])
+        self.base = np.isin(libs, ["xquad", "viwiki"]).astype(np.float32)
+        self.with_news = self.base + np.char.startswith(libs.astype(str), "qanews-").astype(np.float32)
+
+    def of(self, it: Item) -> np.ndarray:
+        if it.news is None:
+            return self.base
+        m = (self.with_news if it.news.whole_pool else self.base).copy()
+        m[list(it.news.withheld)] = 0.0
+        m[list(it.news.shown)] = 1.0
+        return m
 
 
 class MaskedRetriever:
@@ -203,8 +242,8 @@ class FoldModels:
     answerability: Answerability
 
 
-def _candidates(pipeline: QaPipeline, retr: MaskedRetriever, it: Item, mask: np.ndarray):
-    retr.mask = mask
+def _candidates(pipeline: QaPipeline, retr: MaskedRetriever, it: Item, masks: Masks):
+    retr.mask = masks.of(it)
     passages = retr.retrieve(it.question, k=pipeline.retrieve_k)
     return passages, pipeline.ranker.candidates(it.question, question_type(it.question), passages)
 
@@ -220,25 +259,30 @@ def fit(
     pipeline: QaPipeline,
     retr: MaskedRetriever,
     news: list[Item],
+    news_pools: list[Item],
     xquad: list[Item],
-    pools: dict[str, np.ndarray],
-    base_mask: np.ndarray,
+    masks: Masks,
     write: bool = False,
-) -> dict[int, FoldModels]:
+) -> tuple[dict[int, FoldModels], dict]:
     """Cross-fitting over ``K_FOLDS`` folds (XQuAD: by article; qa-news: by the entry's title, so
     questions sharing a title are in the same fold). For every fold: the listwise sentence ranker,
     the span ranker, the span weight in the sentence choice, the answerability model, its evidence
     floors and its refusal threshold are fitted on the *other* folds only, and a question is always
-    answered by the models of its own fold. The threshold of a fold is chosen on the out-of-fold
-    probabilities of the other folds' qa-news questions. The models fitted on all the data (the
+    answered by the models of its own fold. The sentence and span rankers learn from XQuAD and the
+    450 per-pool qa-news questions (as many news questions as before the per-context set, so that
+    news does not outweigh XQuAD); the answerability model learns from XQuAD and the 2,976
+    per-context questions. The threshold of a fold is chosen on the out-of-fold probabilities of
+    the other folds' per-context qa-news questions. The models fitted on all the data (the
     threshold chosen on all out-of-fold probabilities) are the shipped ones: with ``write`` they go
-    to ``qa_service/calibration.json``. Returns {fold: models} and -1: the all-data models."""
+    to ``qa_service/calibration.json``. Returns {fold: models} and -1: the all-data models, and the
+    refusal trade-off of the out-of-fold probabilities (:func:`refusal_tradeoff`)."""
     folds = list(range(K_FOLDS))
     rows = []  # (source, fold, item, passages, cands)
-    for it in tqdm(news, desc="fit: qa-news candidates", unit="q"):
-        rows.append(("news", it.fold, it, *_candidates(pipeline, retr, it, pools[it.pool])))
-    for it in tqdm(xquad, desc="fit: xquad candidates", unit="q"):
-        rows.append(("xquad", it.fold, it, *_candidates(pipeline, retr, it, base_mask)))
+    for source, items in (("news", news), ("pool", news_pools), ("xquad", xquad)):
+        for it in tqdm(items, desc=f"fit: {source} candidates", unit="q"):
+            rows.append((source, it.fold, it, *_candidates(pipeline, retr, it, masks)))
+    rank_rows = [r for r in rows if r[0] != "news"]  # sentence and span rankers
+    answer_rows = [r for r in rows if r[0] != "pool"]  # answerability model and threshold
 
     def design(sel):
         xs, ys, gs = [], [], []
@@ -251,32 +295,35 @@ def fit(
 
     rankers: dict[int, Weights] = {}
     for f in tqdm([*folds, -1], desc="fit: sentence rankers", unit="fold"):
-        rankers[f] = fit_listwise(*design([r for r in rows if r[1] != f]))
+        rankers[f] = fit_listwise(*design([r for r in rank_rows if r[1] != f]))
 
     span_rows = []  # (fold, candidates' features, F1 of each candidate against the gold answers)
-    ax, ay = [], []
-    for _src, fold, it, passages, cands in tqdm(rows, desc="fit: answerability + span candidates", unit="q"):
+    ax, ay, top_ok = [], [], []
+    for src, fold, it, passages, cands in tqdm(rows, desc="fit: answerability + span candidates", unit="q"):
         if cands:
             for c, v in zip(cands, rankers[fold].logit(SentenceRanker.matrix(cands)), strict=True):
                 c.score = float(v)
             cands.sort(key=lambda c: -c.score)
         qtype = question_type(it.question)
-        if it.answerable and qtype != "yesno":
+        if src != "news" and it.answerable and qtype != "yesno":
             # the span model learns on the best-ranked sentence that holds the answer
             gold = next((c.text for c in cands if sentence_correct(c.text, it.answers)), None)
             spans = span_candidates(gold, it.question, qtype) if gold else []
             if spans:
                 f1s = np.array([max(f1_score(c.text, a) for a in it.answers) for c in spans])
                 span_rows.append((fold, span_matrix(spans), f1s))
-        ax.append(answerability_features(cands, passages))
-        ay.append(1.0 if it.answerable and cands and sentence_correct(cands[0].text, it.answers) else 0.0)
-    ax_, ay_ = np.array(ax), np.array(ay)
-    fold_of = np.array([r[1] for r in rows])
-    is_news = np.array([r[0] == "news" for r in rows])
-    unans = np.array([r[0] == "news" and not r[2].answerable for r in rows])
+        if src != "pool":
+            # the answerability target: the retrieved evidence holds an answer (any candidate sentence)
+            ax.append(answerability_features(cands, passages))
+            ay.append(1.0 if it.answerable and any(sentence_correct(c.text, it.answers) for c in cands) else 0.0)
+            top_ok.append(it.answerable and bool(cands) and sentence_correct(cands[0].text, it.answers))
+    ax_, ay_, top_ok_ = np.array(ax), np.array(ay), np.array(top_ok, dtype=bool)
+    fold_of = np.array([r[1] for r in answer_rows])
+    is_news = np.array([r[0] == "news" for r in answer_rows])
+    unans = np.array([r[0] == "news" and not r[2].answerable for r in answer_rows])
 
     answer_models: dict[int, Answerability] = {}
-    oof = np.zeros(len(rows))
+    oof = np.zeros(len(answer_rows))
     for f in folds:
         tr = fold_of != f
         model = fit_answerability(ax_[tr], ay_[tr])
@@ -289,22 +336,24 @@ def fit(
             oof[other & is_news],
             unans[other & is_news],
             oof[other & ~is_news],
-            ay_[other & ~is_news] > 0,
+            top_ok_[other & ~is_news],
             min_precision=MIN_REFUSAL_PRECISION,
             max_good_refused=MAX_GOOD_REFUSED,
         )
         print(f"fold {f}: refusal threshold {answer_models[f].threshold:.4f}", file=sys.stderr)
+    tradeoff = refusal_tradeoff(oof[is_news], unans[is_news], oof[~is_news], top_ok_[~is_news])
 
     span_models = {f: fit_spans([r for r in span_rows if r[0] != f]) for f in [*folds, -1]}
-    weight_table = sentence_weight_table(rows, span_models)
+    weight_table = sentence_weight_table(rank_rows, span_models)
     sentence_weights = {f: choose_sentence_weight([e for fo, e in weight_table if fo != f]) for f in [*folds, -1]}
     out = {f: FoldModels(rankers[f], span_models[f], sentence_weights[f], answer_models[f]) for f in [*folds, -1]}
     if write:
         full = out[-1]
         cal = {
-            "note": "fitted by bench/qa_quality.py --fit on XQuAD-vi + qa-news (all questions); the refusal "
-            f"threshold chosen on out-of-fold probabilities ({K_FOLDS} folds: XQuAD by article, qa-news by title) "
-            f"for the best refusal recall at precision >= {MIN_REFUSAL_PRECISION}",
+            "note": "fitted by bench/qa_quality.py --fit on XQuAD-vi + qa-news (all questions; answerability on "
+            "the 2,976 per-context questions); the refusal threshold chosen on out-of-fold probabilities "
+            f"({K_FOLDS} folds: XQuAD by article, qa-news by title) for the best refusal recall at precision "
+            f">= {MIN_REFUSAL_PRECISION}",
             "features": list(FEATURES),
             "sentence": full.ranker.to_json(),
             "answerability": {
@@ -322,14 +371,30 @@ def fit(
         }
         CALIBRATION_PATH.write_text(json.dumps(cal, indent=1), encoding="utf-8")
     use(pipeline, out[-1])
-    return out
+    return out, tradeoff
+
+
+def refusal_tradeoff(news_p: np.ndarray, news_unans: np.ndarray, xq_p: np.ndarray, xq_good: np.ndarray) -> dict:
+    """What the refusal target would cost on XQuAD: the threshold with the best qa-news refusal
+    recall at precision >= MIN_REFUSAL_PRECISION when XQuAD is ignored (out-of-fold probabilities),
+    with the share of XQuAD questions, and of correctly answered ones, that it would refuse."""
+    t = choose_threshold(news_p, news_unans, min_precision=MIN_REFUSAL_PRECISION, max_good_refused=1.0)
+    refused = news_p < t
+    tp = int((refused & news_unans).sum())
+    return {
+        "threshold": t,
+        "news_refusal_precision": tp / max(1, int(refused.sum())),
+        "news_refusal_recall": tp / max(1, int(news_unans.sum())),
+        "xquad_refused": float((xq_p < t).mean()) if len(xq_p) else 0.0,
+        "xquad_correct_refused": float((xq_p[xq_good] < t).mean()) if xq_good.any() else 0.0,
+    }
 
 
 def fit_answerability(x: np.ndarray, y: np.ndarray) -> Answerability:
-    """Logistic answerability model (target: the top sentence answers the question) and two
-    evidence floors: the ``FLOOR_PERCENTILE``-th percentile of the window coverage, and the
-    (100 - ``FLOOR_PERCENTILE``)-th of the rarest missing word, over correctly answered questions
-    (each floor costs about ``FLOOR_PERCENTILE``% of the good answers)."""
+    """Logistic answerability model (target: a retrieved sentence holds a gold answer, i.e. the
+    evidence answers the question) and two evidence floors: the ``FLOOR_PERCENTILE``-th percentile
+    of the window coverage, and the (100 - ``FLOOR_PERCENTILE``)-th of the rarest missing word, over
+    the answerable questions (each floor costs about ``FLOOR_PERCENTILE``% of them)."""
     fi = {f: i for i, f in enumerate(ANSWERABILITY_FEATURES)}
     good = x[y > 0]
     return Answerability(
@@ -426,16 +491,17 @@ def eval_refusal(
     pipeline: QaPipeline,
     retr: MaskedRetriever,
     items: list[Item],
-    pools: dict[str, np.ndarray],
+    masks: Masks,
     models: dict[int, FoldModels],
+    desc: str = "qa-news: refusal",
 ) -> dict[str, dict]:
     """qa-news refusal, every question with the models of its own (held-out) fold: figures over
     all questions ("all") and over the hash-split test half ("test_half", kept for comparison
     with earlier runs)."""
     decisions = []  # (item, refused, answered correctly)
-    for it in tqdm(items, desc="qa-news: refusal", unit="q"):
+    for it in tqdm(items, desc=desc, unit="q"):
         use(pipeline, models[it.fold])
-        retr.mask = pools[it.pool]
+        retr.mask = masks.of(it)
         res = pipeline.ask(it.question)
         decisions.append((it, res.refused, (not res.refused) and sentence_correct(res.answer, it.answers)))
     use(pipeline, models[-1])
@@ -448,7 +514,6 @@ def eval_refusal(
 def refusal_figures(decisions: list[tuple[Item, bool, bool]]) -> dict:
     tp = fp = fn = 0
     ans_n = ans_acc = 0
-    ctp = cfp = cfn = 0  # per-context labels: the question's decision applied to each of its 2,976 pairs
     for it, refused, correct in decisions:
         if refused and not it.answerable:
             tp += 1
@@ -456,11 +521,6 @@ def refusal_figures(decisions: list[tuple[Item, bool, bool]]) -> dict:
             fp += 1
         elif not it.answerable:
             fn += 1
-        pos, neg = it.per_context
-        if refused:
-            ctp, cfp = ctp + neg, cfp + pos
-        else:
-            cfn += neg
         if it.answerable:
             ans_n += 1
             ans_acc += correct
@@ -471,8 +531,6 @@ def refusal_figures(decisions: list[tuple[Item, bool, bool]]) -> dict:
         "refusal_precision": tp / (tp + fp) if tp + fp else 1.0,
         "refusal_recall": tp / (tp + fn) if tp + fn else 0.0,
         "answerable_sentence_acc": ans_acc / ans_n if ans_n else 0.0,
-        "per_context_refusal_precision": ctp / (ctp + cfp) if ctp + cfp else 1.0,
-        "per_context_refusal_recall": ctp / (ctp + cfn) if ctp + cfn else 0.0,
     }
 
 
@@ -587,7 +645,7 @@ def main(argv: list[str] | None = None) -> None:
     data = shared_data()
     t0 = time.time()
     hold, xq_items = holdings(data, args.distractors)
-    news_p, news_items = qa_news(data)
+    news_p, news_items, news_pools = qa_news(data, offset=len(hold))
     passages = hold + news_p
     if args.latency_passages:
         passages += filler(data, args.latency_passages - len(passages))
@@ -598,15 +656,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     lex = LexicalRetriever(passages, progress=True)
     retr = MaskedRetriever(lex)
-    base_mask, pools = masks(passages)
+    masks = Masks(passages)
+    base_mask = masks.base
     pipeline = QaPipeline(retr)
     if args.limit:  # an even spread over the articles (development)
         xq_items = xq_items[:: max(1, len(xq_items) // args.limit)][: args.limit]
-    fold_models = fit(pipeline, retr, news_items, xq_items, pools, base_mask, write=args.fit)
+    fold_models, tradeoff = fit(pipeline, retr, news_items, news_pools, xq_items, masks, write=args.fit)
     out = {"bench": "qa_quality", "xquad": eval_answerable(pipeline, retr, xq_items, base_mask, fold_models)}
-    news_figures = eval_refusal(pipeline, retr, news_items, pools, fold_models)
+    news_figures = eval_refusal(pipeline, retr, news_items, masks, fold_models)
     out["qa_news"] = news_figures["all"]
     out["qa_news_test"] = news_figures["test_half"]
+    out["qa_news_pools"] = eval_refusal(pipeline, retr, news_pools, masks, fold_models, "qa-news: pools")["all"]
     if not args.no_dense:
         out["xquad"].update(dense_anchor(passages, xq_items, base_mask))
         # the dense anchor's index is (nearly) only the 240 XQuAD paragraphs: ours on that same corpus
@@ -617,6 +677,7 @@ def main(argv: list[str] | None = None) -> None:
             "answer_sentence_acc_without_refusal": sub["answer_sentence_acc_without_refusal"],
             "anchor_bm25_first_sentence_acc": sub["anchor_bm25_first_sentence_acc"],
         }
+    out["refusal_tradeoff"] = tradeoff
     if args.latency_passages:
         out["latency"] = latency(pipeline, retr, xq_items, args.latency_queries)
     x = out["xquad"]
@@ -630,11 +691,11 @@ def main(argv: list[str] | None = None) -> None:
         ("short-answer F1", x["short_f1"], ">= 0.45"),
         ("  same, never refusing", x["answer_sentence_acc_without_refusal"], ""),
         ("refusal rate on XQuAD (all answerable)", x["refusal_rate"], "low"),
-        ("refusal precision (qa-news, out-of-fold)", r["refusal_precision"], ">= 0.80"),
-        ("refusal recall (qa-news, out-of-fold)", r["refusal_recall"], ">= 0.60"),
-        ("  per-context refusal precision", r["per_context_refusal_precision"], ""),
-        ("  per-context refusal recall", r["per_context_refusal_recall"], ""),
+        ("refusal precision (qa-news 2,976, out-of-fold)", r["refusal_precision"], ">= 0.80"),
+        ("refusal recall (qa-news 2,976, out-of-fold)", r["refusal_recall"], ">= 0.60"),
         ("answer-sentence acc, answerable qa-news", r["answerable_sentence_acc"], ""),
+        ("  per-pool refusal precision (450 questions)", out["qa_news_pools"]["refusal_precision"], ""),
+        ("  per-pool refusal recall", out["qa_news_pools"]["refusal_recall"], ""),
     ]
     print(f"\n{'figure':45s} {'value':>8s}  target")
     for name, v, tgt in rows:
@@ -651,6 +712,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{'  thuvien, never refusing':45s} {o['answer_sentence_acc_without_refusal']:8.3f}\n"
             f"{'  anchor BM25 first sentence':45s} {o['anchor_bm25_first_sentence_acc']:8.3f}"
         )
+    t = out["refusal_tradeoff"]
+    print(
+        f"refusal target without the XQuAD guard (out-of-fold): qa-news precision {t['news_refusal_precision']:.3f}, "
+        f"recall {t['news_refusal_recall']:.3f}; it would refuse {t['xquad_refused']:.3f} of XQuAD questions "
+        f"and {t['xquad_correct_refused']:.3f} of the correctly answered ones"
+    )
     ours = x["answer_sentence_acc"]
     for key in ("anchor_bm25_first_sentence_acc", "anchor_dense_sentence_acc"):
         if key in x and x[key] > 0:

@@ -62,7 +62,7 @@ def answerability_features(cands: Sequence[Candidate], passages: Sequence[Passag
 
 
 class Answerability:
-    """Probability that the top sentence answers the question, and the refusal decision.
+    """Probability that the retrieved evidence answers the question, and the refusal decision.
 
     Two evidence floors come first, both calibrated as the 1st/99th percentile over correctly
     answered training questions (so they cost about 1% of good answers each): the idf-weighted
