@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     from nlp.analyze import analyze_query
     from nlp.restore import DiacriticRestorer
     from nlp.tokenize import syllables
-    from search.fusion import FusionConfig, top_slots
+    from search.fusion import top_slots
     from search.index import DEFAULT_FUSION, SearchIndex
     from search.lexical import BM25Field
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 dslots, _ = idx.dense.search(np.asarray(av, dtype=np.float32), 100)
                 ranked["dense"].append(records_of(idx, dslots))
                 for name, fusion in (("hybrid_no_pin", off), ("thuvien", on)):
-                    idx.fusion = FusionConfig.model_validate(fusion.model_dump())
+                    idx.fusion = fusion
                     ranked[name].append(idx.rank_records(a, hv, k=10))
             figures = {name: metrics(r, queries) for name, r in ranked.items()}
             out[cond] = {"queries": len(queries), **figures}

@@ -12,8 +12,8 @@ two logistic probes (answer start, answer end) read [word, word * question, word
    probes fitted without its fold, and each fold's rankers are fitted on the other folds (stacking;
    the probes behind the training rows' features did see the evaluated fold).
 2. **Answerability** (qa-news): AUC of the best probe span score (probes fitted on all of XQuAD)
-   against the data's labels, per context (2,976 question-context pairs) and per pool (450
-   questions, answerable when any of their contexts is: the definition of ``bench/qa_quality.py``),
+   against the data's labels, per context (2,976 question-context pairs, the refusal set of
+   ``bench/qa_quality.py``) and per pool (450 questions, answerable when any of their contexts is),
    beside the anchor: the idf-weighted share of the question's words found in the best sentence.
    A refusal precision of 0.80 at recall 0.60 on the pools needs a far better separation than either.
 

@@ -141,7 +141,7 @@ def qa_news(data: Path, offset: int) -> tuple[list[Passage], list[Item], list[It
     entries = []
     for ei, entry in enumerate(raw["data"]):
         lib = f"qanews-{ei:03d}"
-        pairs = []  # (passage index, qa)
+        pairs = []  # (passage index, chunk id, qa) of every question of the entry
         for ci, para in enumerate(entry["paragraphs"]):
             cid = f"{lib}/c{ci}#0"
             pi = offset + len(passages)
@@ -166,7 +166,8 @@ def qa_news(data: Path, offset: int) -> tuple[list[Passage], list[Item], list[It
         for pi, cid, qa in pairs:
             own = [a["text"] for a in qa["answers"]] if not qa["is_impossible"] else []
             answers += own
-            gold |= {cid} if own else set()
+            if own:
+                gold.add(cid)
             siblings = tuple(i for i in by_question[question_key(qa["question"])] if i != pi)
             contexts.append(
                 Item(

@@ -354,7 +354,7 @@ class SearchIndex:
             )
             weights = self.fusion.accented if q.has_diacritics else self.fusion.plain
             fused = fuse(lists, weights, self.fusion)
-            matched[self._pin_known_items(q, fused, mask)] = True
+            self._pin_known_items(q, fused, mask)
             ranked = sorted(fused.items(), key=lambda x: -x[1])
             # group by record, best doc first
             groups: dict[int, list[tuple[int, float]]] = {}
@@ -399,26 +399,21 @@ class SearchIndex:
                     break
             return list(seen)
 
-    def _pin_known_items(self, q: QueryInput, fused: dict[int, float], mask: np.ndarray) -> list[int]:
+    def _pin_known_items(self, q: QueryInput, fused: dict[int, float], mask: np.ndarray) -> None:
         """Put the records whose title is the query (``search.titles``) ahead of every other
-        candidate, in their fused order, in ``fused``; returns their slots (none when the fusion
-        config turns ``known_items`` off)."""
+        candidate in ``fused``, in their fused order (unless the fusion config turns ``known_items``
+        off). Such a record always matches lexically (its title is in its text), so the matched set
+        for totals and facets already holds it."""
         if not self.fusion.known_items:
-            return []
-        normalized = (q.normalized or normalize(q.original))[:MAX_QUERY_CHARS]
-        slots = [
-            s
-            for s in self.store.title_slots(query_title_key(normalized, q.has_diacritics), q.has_diacritics)
-            if s < len(mask) and mask[s]
-        ]
-        if slots:
-            top = max(fused.values(), default=0.0)
-            for s in slots:
-                fused[s] = top + 1.0 + fused.get(s, 0.0)
-        return slots
+            return
+        key = query_title_key(_normalized(q), q.has_diacritics)
+        slots = [s for s in self.store.title_slots(key, q.has_diacritics) if s < len(mask) and mask[s]]
+        top = max(fused.values(), default=0.0)
+        for s in slots:
+            fused[s] = top + 1.0 + fused.get(s, 0.0)
 
     def _query_tokens(self, q: QueryInput) -> tuple[list[str], list[str]]:
-        normalized = (q.normalized or normalize(q.original))[:MAX_QUERY_CHARS]
+        normalized = _normalized(q)
         acc_src = normalized
         if not q.has_diacritics and q.restored:
             acc_src = q.restored[:MAX_QUERY_CHARS]
@@ -469,7 +464,7 @@ class SearchIndex:
         return slots[first]
 
     def _snippet_terms(self, q: QueryInput) -> dict[str, float]:
-        normalized = (q.normalized or normalize(q.original))[:MAX_QUERY_CHARS]
+        normalized = _normalized(q)
         _, fold = doc_tokens(normalized)
         terms = {t: self.fold.idf(t) for t in fold[:MAX_QUERY_TOKENS]}
         if q.restored:
@@ -511,6 +506,11 @@ class SearchIndex:
             else make_snippet(doc.text, terms),
             passages=passages,
         )
+
+
+def _normalized(q: QueryInput) -> str:
+    """The query as normalised by the analysis (or here, when it was not), cut to MAX_QUERY_CHARS."""
+    return (q.normalized or normalize(q.original))[:MAX_QUERY_CHARS]
 
 
 def _fsync(path: Path) -> None:

@@ -16,6 +16,7 @@ with diacritics is compared on the accented key, one typed without them on the f
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from nlp.fold import fold_normalized
 from nlp.normalize import normalize
@@ -33,36 +34,31 @@ def _key(tokens: list[str]) -> str | None:
     return " ".join(tokens)
 
 
-class TitleKeys:
+def _syllables(text: str) -> list[str]:
+    return TOKEN_RE.findall(normalize(text).lower())
+
+
+class TitleKeys(NamedTuple):
     """The accented and folded keys of one title (its full form and its title proper)."""
 
-    __slots__ = ("accented", "folded")
-
-    def __init__(self, accented: set[str], folded: set[str]) -> None:
-        self.accented = accented
-        self.folded = folded
+    accented: set[str]
+    folded: set[str]
 
 
 def title_keys(title: str) -> TitleKeys:
     """The keys under which a record with this title is found by a known-item query."""
-    text = normalize(title or "").lower()
-    forms = [text]
-    proper = _SUBTITLE.split(text, maxsplit=1)[0]
-    if proper != text:
-        forms.append(proper)
-    accented: set[str] = set()
-    folded: set[str] = set()
+    text = normalize(title or "")
+    forms = dict.fromkeys([text, _SUBTITLE.split(text, maxsplit=1)[0]])
+    keys = TitleKeys(set(), set())
     for form in forms:
-        toks = TOKEN_RE.findall(form)
-        for keys, key in ((accented, _key(toks)), (folded, _key([fold_normalized(t) for t in toks]))):
+        toks = _syllables(form)
+        for table, key in ((keys.accented, _key(toks)), (keys.folded, _key([fold_normalized(t) for t in toks]))):
             if key is not None:
-                keys.add(key)
-    return TitleKeys(accented, folded)
+                table.add(key)
+    return keys
 
 
-def query_title_key(normalized_query: str, has_diacritics: bool) -> str | None:
+def query_title_key(query: str, has_diacritics: bool) -> str | None:
     """The key a query is looked up under: accented when typed with diacritics, folded otherwise."""
-    toks = TOKEN_RE.findall(normalize(normalized_query).lower())
-    if not has_diacritics:
-        toks = [fold_normalized(t) for t in toks]
-    return _key(toks)
+    toks = _syllables(query)
+    return _key(toks if has_diacritics else [fold_normalized(t) for t in toks])

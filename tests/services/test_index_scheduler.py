@@ -39,6 +39,13 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _call(sched: IndexScheduler) -> asyncio.Task[int]:
+    """A caller of ``sched.index()``, let run until it waits."""
+    task = asyncio.create_task(sched.index())
+    await _settle()
+    return task
+
+
 def test_callers_during_a_run_share_the_next_one() -> None:
     async def main() -> None:
         runs = Runs()
@@ -69,11 +76,9 @@ def test_a_caller_never_returns_on_a_run_that_started_before_it() -> None:
     async def main() -> None:
         runs = Runs()
         sched = IndexScheduler(runs.run)
-        a = asyncio.create_task(sched.index())
-        await _settle()
+        a = await _call(sched)
         runs.written = 5  # written while the first run is in progress
-        b = asyncio.create_task(sched.index())
-        await _settle()
+        b = await _call(sched)
         runs.release.set()
         assert await a == 0
         assert await b == 5  # b waited for a run that started after its write
@@ -90,10 +95,8 @@ def test_an_error_reaches_every_caller_of_that_run_only() -> None:
         runs = Runs()
         runs.fail[2] = RuntimeError("the embedding service is down")
         sched = IndexScheduler(runs.run)
-        first = asyncio.create_task(sched.index())
-        await _settle()
-        waiting = [asyncio.create_task(sched.index()) for _ in range(3)]
-        await _settle()
+        first = await _call(sched)
+        waiting = [await _call(sched) for _ in range(3)]
         runs.release.set()
         assert await first == 0  # the first run succeeded
         for t in waiting:  # the second failed: all three of its callers see that error
@@ -109,10 +112,8 @@ def test_a_caller_that_goes_away_does_not_stop_the_run() -> None:
     async def main() -> None:
         runs = Runs()
         sched = IndexScheduler(runs.run)
-        first = asyncio.create_task(sched.index())
-        await _settle()
-        other = asyncio.create_task(sched.index())
-        await _settle()
+        first = await _call(sched)
+        other = await _call(sched)
         first.cancel()  # e.g. the client disconnected
         await _settle()
         assert sched.busy and runs.active == 1
@@ -127,10 +128,8 @@ def test_aclose_cancels_the_run_in_progress() -> None:
     async def main() -> None:
         runs = Runs()
         sched = IndexScheduler(runs.run)
-        first = asyncio.create_task(sched.index())
-        await _settle()
-        queued = asyncio.create_task(sched.index())
-        await _settle()
+        first = await _call(sched)
+        queued = await _call(sched)
         await sched.aclose()
         for t in (first, queued):
             with pytest.raises(asyncio.CancelledError):
