@@ -13,6 +13,7 @@ the question shares with the sentence wins; "là gì" questions take the phrase 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -469,16 +470,40 @@ def span_candidates(sentence: str, question: str, qtype: QuestionType) -> list[S
 _YEAR4_RE = re.compile(r"\b(1\d{3}|20\d{2})\b")
 
 
-def _overlap_f1(a: str, b: str) -> float:
-    x = [fold(w) for w in syllables(a)]
-    y = [fold(w) for w in syllables(b)]
-    if not x or not y:
-        return 0.0
-    common = sum(min(x.count(w), y.count(w)) for w in set(x))
+def _bag(text: str) -> Counter[str]:
+    return Counter(fold(w) for w in syllables(text))
+
+
+def _bag_f1(x: Counter[str], y: Counter[str]) -> float:
+    common = sum((x & y).values())
     if not common:
         return 0.0
-    p, r = common / len(x), common / len(y)
+    p, r = common / sum(x.values()), common / sum(y.values())
     return 2 * p * r / (p + r)
+
+
+def _overlap_f1(a: str, b: str) -> float:
+    return _bag_f1(_bag(a), _bag(b))
+
+
+MBR_TOP = 30  # candidates (by score) among which expected-F1 decoding chooses
+
+
+def expected_f1_choice(texts: list[str], scores, top: int = MBR_TOP) -> int:
+    """Minimum-Bayes-risk decoding: the index of the candidate with the highest expected overlap F1
+    against the others, weighted by the softmax of their scores (over the ``top`` best). Where the
+    model hesitates between "năm 1945", "tháng 9 năm 1945" and "ngày 2 tháng 9", the span that
+    shares most with the probable answers wins; a confident model keeps its argmax."""
+    import numpy as np
+
+    order = np.argsort(-np.asarray(scores, dtype=np.float64))[:top]
+    s = np.asarray(scores, dtype=np.float64)[order]
+    p = np.exp(s - s.max())
+    p /= p.sum()
+    bags = [_bag(texts[i]) for i in order]
+    f1 = np.array([[1.0 if a is b else _bag_f1(a, b) for b in bags] for a in bags])
+    gain = f1 @ p
+    return int(order[int(np.argmax(gain))])
 
 
 def span_matrix(cands: list[SpanCandidate]):
@@ -493,9 +518,12 @@ class SpanModel:
 
     ``sentence_weight`` (fitted too) lets the best span's score re-order the top ``rerank_top``
     sentences: a sentence that holds a good answer of the expected type beats a slightly better
-    lexical match that holds none."""
+    lexical match that holds none. The span itself is chosen by :func:`expected_f1_choice` (with
+    ``expected_f1``; else the argmax); its score is the best candidate's logit either way."""
 
-    def __init__(self, weights=None, sentence_weight: float | None = None, rerank_top: int = 3) -> None:
+    def __init__(
+        self, weights=None, sentence_weight: float | None = None, rerank_top: int = 3, expected_f1: bool = True
+    ) -> None:
         cal = {}
         if weights is None:
             from qa_service.rerank import Weights, load_calibration
@@ -508,9 +536,11 @@ class SpanModel:
         self.weights = weights
         self.sentence_weight = float(cal.get("sentence_weight", 0.0)) if sentence_weight is None else sentence_weight
         self.rerank_top = rerank_top
+        self.expected_f1 = expected_f1
 
     def scored(self, sentence: str, question: str, qtype: QuestionType) -> tuple[str | None, float]:
-        """The best span and its logit (-inf when there is no candidate or no fitted model)."""
+        """The chosen span and the best candidate's logit (-inf when there is no candidate or no
+        fitted model)."""
         if qtype == "yesno":
             return yes_no(sentence), float("-inf")
         if self.weights is None:
@@ -519,8 +549,8 @@ class SpanModel:
         if not cands:
             return extract_short_answer(sentence, question, qtype), float("-inf")
         scores = self.weights.logit(span_matrix(cands))
-        b = int(scores.argmax())
-        return cands[b].text, float(scores[b])
+        b = expected_f1_choice([c.text for c in cands], scores) if self.expected_f1 else int(scores.argmax())
+        return cands[b].text, float(scores.max())
 
     def best(self, sentence: str, question: str, qtype: QuestionType) -> str | None:
         return self.scored(sentence, question, qtype)[0]

@@ -9,7 +9,7 @@ import numpy as np
 
 from qa_service.questions import question_type
 from qa_service.rerank import fit_listwise
-from qa_service.span import SPAN_FEATURES, SpanModel, span_candidates, span_matrix
+from qa_service.span import SPAN_FEATURES, SpanModel, expected_f1_choice, span_candidates, span_matrix
 from qa_service.text import contains_answer, f1_score, split_sentences
 from tests.qa.conftest import N_ARTICLES
 
@@ -49,6 +49,17 @@ def test_listwise_fit_learns_which_feature_marks_the_positive():
         g.append(np.full(6, q))
     w = fit_listwise(np.vstack(x), np.concatenate(y), np.concatenate(g))
     assert w.w[1] > 3 * max(abs(w.w[0]), abs(w.w[2]))
+
+
+def test_expected_f1_decoding_hedges_only_when_the_model_hesitates():
+    texts = ["ngày 2 tháng 9", "tháng 9 năm 1945", "năm 1945", "Hà Nội"]
+    # three near-equal dates: the one sharing most with the other two wins over the argmax
+    assert expected_f1_choice(texts, np.array([1.0, 0.9, 0.95, -5.0])) == 1
+    # a confident model keeps its argmax
+    assert expected_f1_choice(texts, np.array([8.0, 0.9, 1.0, -5.0])) == 0
+    assert expected_f1_choice(texts, np.array([-5.0, 0.0, 0.0, 9.0])) == 3
+    # only the ``top`` best-scored take part: the hedge is out of reach with top=1
+    assert expected_f1_choice(texts, np.array([1.0, 0.9, 0.95, -5.0]), top=1) == 0
 
 
 def test_span_model_fitted_on_other_articles_finds_answers(xquad_subset, shared_data):
