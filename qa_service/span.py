@@ -491,9 +491,11 @@ MBR_TOP = 30  # candidates (by score) among which expected-F1 decoding chooses
 
 def expected_f1_choice(texts: list[str], scores, top: int = MBR_TOP) -> int:
     """Minimum-Bayes-risk decoding: the index of the candidate with the highest expected overlap F1
-    against the others, weighted by the softmax of their scores (over the ``top`` best). Where the
-    model hesitates between "năm 1945", "tháng 9 năm 1945" and "ngày 2 tháng 9", the span that
-    shares most with the probable answers wins; a confident model keeps its argmax."""
+    against the ``top`` best-scored, weighted by the softmax of their scores. Only the best-scored
+    span and the spans that contain it or lie within it may be chosen: where the model hesitates
+    between "Ba Lan", "Thống nhất Ba Lan" and "Công nhân Thống nhất Ba Lan", the span that shares
+    most with the probable answers wins, but the answer never jumps to another entity. A confident
+    model keeps its argmax."""
     import numpy as np
 
     order = np.argsort(-np.asarray(scores, dtype=np.float64))[:top]
@@ -503,7 +505,9 @@ def expected_f1_choice(texts: list[str], scores, top: int = MBR_TOP) -> int:
     bags = [_bag(texts[i]) for i in order]
     f1 = np.array([[1.0 if a is b else _bag_f1(a, b) for b in bags] for a in bags])
     gain = f1 @ p
-    return int(order[int(np.argmax(gain))])
+    best = texts[order[0]]
+    nested = np.array([texts[i] in best or best in texts[i] for i in order])
+    return int(order[int(np.argmax(np.where(nested, gain, -1.0)))])
 
 
 def span_matrix(cands: list[SpanCandidate]):

@@ -52,14 +52,15 @@ def test_listwise_fit_learns_which_feature_marks_the_positive():
 
 
 def test_expected_f1_decoding_hedges_only_when_the_model_hesitates():
-    texts = ["ngày 2 tháng 9", "tháng 9 năm 1945", "năm 1945", "Hà Nội"]
-    # three near-equal dates: the one sharing most with the other two wins over the argmax
-    assert expected_f1_choice(texts, np.array([1.0, 0.9, 0.95, -5.0])) == 1
+    texts = ["Ba Lan", "Thống nhất Ba Lan", "Công nhân Thống nhất Ba Lan", "Kraków"]
+    # near-equal nested spans: the one sharing most with the others wins over the argmax
+    assert expected_f1_choice(texts, np.array([1.0, 0.9, 0.9, 0.95])) == 1
     # a confident model keeps its argmax
-    assert expected_f1_choice(texts, np.array([8.0, 0.9, 1.0, -5.0])) == 0
-    assert expected_f1_choice(texts, np.array([-5.0, 0.0, 0.0, 9.0])) == 3
+    assert expected_f1_choice(texts, np.array([8.0, 0.9, 0.9, 0.95])) == 0
+    # the answer never jumps to a span that neither contains the argmax nor lies within it
+    assert expected_f1_choice(texts, np.array([0.95, 0.95, 0.95, 1.0])) == 3
     # only the ``top`` best-scored take part: the hedge is out of reach with top=1
-    assert expected_f1_choice(texts, np.array([1.0, 0.9, 0.95, -5.0]), top=1) == 0
+    assert expected_f1_choice(texts, np.array([1.0, 0.9, 0.9, 0.95]), top=1) == 0
 
 
 def test_span_model_fitted_on_other_articles_finds_answers(xquad_subset, shared_data):
