@@ -498,12 +498,10 @@ def eval_answerable(
 def argmax_span(pipeline: QaPipeline, ev, res) -> str:
     """The short answer the same sentence would give with the span ranker's argmax instead of
     expected-F1 decoding (the ablation of :func:`qa_service.span.expected_f1_choice`)."""
-    short = res.short_answer or res.answer
-    if res.refused or ev.fact is not None or ev.qtype == "yesno" or not ev.candidates or short == res.answer:
-        return short
-    model = SpanModel(weights=pipeline.spans.weights, sentence_weight=0.0, expected_f1=False)
-    alt = model.best(ev.candidates[0].text, ev.standalone, ev.qtype)
-    return alt if alt and (ev.qtype != "definition" or len(alt.split()) <= 12) else res.answer
+    if res.refused or ev.fact is not None:
+        return res.short_answer or res.answer
+    argmax = SpanModel(weights=pipeline.spans.weights, sentence_weight=0.0, expected_f1=False)
+    return pipeline.short_answer(ev, argmax) or res.answer
 
 
 def eval_refusal(

@@ -106,18 +106,28 @@ class QaPipeline:
             standalone_query=ev.standalone,
         )
 
+    def short_answer(self, ev: Evidence, spans: SpanModel | None = None) -> str | None:
+        """The short answer held by the answer sentence (``ev.candidates[0]``), or None. Its span
+        comes from ``spans`` when given, else from the pipeline's span model (the span it chose
+        while re-ordering the sentences, when it did)."""
+        top = ev.candidates[0]
+        if spans is None and top.short is not None:
+            short = top.short
+        else:
+            short = (spans or self.spans).best(top.text, ev.standalone, ev.qtype)
+        if ev.qtype == "yesno" and top.features.get("cov", 0.0) < YESNO_MIN_COVERAGE:
+            return None  # "Có"/"Không" only when the sentence states (almost) the whole question
+        if ev.qtype == "definition" and short and len(short.split()) > 12:
+            return None
+        return short
+
     def extractive(self, ev: Evidence, k: int = 5) -> AskResult:
         if ev.refused:
             return self.refusal(ev, k)
         if ev.fact is not None:
             return self.from_catalogue(ev, k)
-        top = ev.candidates[0]
-        answer = top.text
-        short = top.short if top.short is not None else self.spans.best(top.text, ev.standalone, ev.qtype)
-        if ev.qtype == "yesno" and top.features.get("cov", 0.0) < YESNO_MIN_COVERAGE:
-            short = None  # "Có"/"Không" only when the sentence states (almost) the whole question
-        if ev.qtype == "definition" and short:
-            short = short if len(short.split()) <= 12 else None
+        answer = ev.candidates[0].text
+        short = self.short_answer(ev)
         citations = check_citations(build_citations(ev.candidates, ev.passages, limit=k), ev.passages)
         shown = ev.passages[:k]
         shown_ids = {p.chunk_id for p in shown}

@@ -498,16 +498,15 @@ def expected_f1_choice(texts: list[str], scores, top: int = MBR_TOP) -> int:
     model keeps its argmax."""
     import numpy as np
 
-    order = np.argsort(-np.asarray(scores, dtype=np.float64))[:top]
-    s = np.asarray(scores, dtype=np.float64)[order]
-    p = np.exp(s - s.max())
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores)[:top]
+    p = np.exp(scores[order] - scores[order[0]])
     p /= p.sum()
     bags = [_bag(texts[i]) for i in order]
-    f1 = np.array([[1.0 if a is b else _bag_f1(a, b) for b in bags] for a in bags])
-    gain = f1 @ p
     best = texts[order[0]]
-    nested = np.array([texts[i] in best or best in texts[i] for i in order])
-    return int(order[int(np.argmax(np.where(nested, gain, -1.0)))])
+    nested = [k for k, i in enumerate(order) if texts[i] in best or best in texts[i]]
+    gain = [sum(pj * _bag_f1(bags[k], bj) for pj, bj in zip(p, bags, strict=True)) for k in nested]
+    return int(order[nested[int(np.argmax(gain))]])
 
 
 def span_matrix(cands: list[SpanCandidate]):
